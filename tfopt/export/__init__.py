@@ -1,0 +1,28 @@
+"""Exporters to TFLite (LiteRT) and ONNX that prove what they wrote.
+
+Every exporter runs the file it wrote against the Keras model and returns the
+parity figures with the sizes; `verify`, `op_census` and `benchmark_latency`
+work on any `.tflite` / `.onnx` file.
+"""
+
+from tfopt.export.census import COMPUTE_OPS, OpCensus, OpInfo, op_census
+from tfopt.export.latency import LatencyResult, benchmark_latency
+from tfopt.export.onnx import to_onnx
+from tfopt.export.result import ExportResult
+from tfopt.export.tflite import QUANTIZATIONS, to_tflite
+from tfopt.export.verify import VerifyResult, verify
+
+__all__ = [
+    "COMPUTE_OPS",
+    "QUANTIZATIONS",
+    "ExportResult",
+    "LatencyResult",
+    "OpCensus",
+    "OpInfo",
+    "VerifyResult",
+    "benchmark_latency",
+    "op_census",
+    "to_onnx",
+    "to_tflite",
+    "verify",
+]

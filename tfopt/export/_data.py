@@ -1,0 +1,142 @@
+"""Normalising sample data (numpy, tf.data, generators) into model-ordered input lists."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Mapping
+
+import numpy as np
+import tensorflow as tf
+
+
+def _describe(x) -> str:
+    if hasattr(x, "shape"):
+        return f"{type(x).__name__} of shape {tuple(x.shape)}"
+    return type(x).__name__
+
+
+def _to_list(element, specs, argument):
+    """One element (array, tuple/list, dict, or (x, y)) -> list of arrays in spec order."""
+    names = [s.name for s in specs]
+    if isinstance(element, Mapping):
+        missing = [n for n in names if n not in element]
+        if missing:
+            raise ValueError(
+                f"Argument `{argument}`: a dict element must have keys {names}. "
+                f"Received keys {sorted(element)}."
+            )
+        return [np.asarray(element[n]) for n in names]
+    if isinstance(element, (tuple, list)):
+        if len(specs) == 1 and len(element) == 2 and not np.isscalar(element[0]):
+            # (x, y) as yielded by a labelled dataset: keep x.
+            first = element[0]
+            if isinstance(first, (tuple, list, Mapping)):
+                return _to_list(first, specs, argument)
+            return [np.asarray(first)]
+        if len(specs) > 1 and len(element) == 2 and isinstance(element[0], (tuple, list, Mapping)):
+            return _to_list(element[0], specs, argument)
+        if len(element) != len(specs):
+            raise ValueError(
+                f"Argument `{argument}`: the model has {len(specs)} inputs {names}; an element "
+                f"holds {len(element)} arrays."
+            )
+        return [np.asarray(e) for e in element]
+    return [np.asarray(element)]
+
+
+def _check_shapes(arrays, specs, argument):
+    for a, s in zip(arrays, specs):
+        expected = tuple(s.shape[1:])
+        got = tuple(a.shape[1:]) if a.ndim == len(s.shape) else tuple(a.shape)
+        if a.ndim not in (len(s.shape), len(s.shape) - 1) or any(
+            e is not None and e != g for e, g in zip(expected, got)
+        ):
+            raise ValueError(
+                f"Argument `{argument}` does not match the model input '{s.name}': expected "
+                f"samples of shape {expected} (batches of shape {(None, *expected)}), received "
+                f"an array of shape {tuple(a.shape)}."
+            )
+
+
+def _batched(arrays, specs):
+    """Adds a batch axis to unbatched elements (a generator yielding single samples)."""
+    return [a[None] if a.ndim == len(s.shape) - 1 else a for a, s in zip(arrays, specs)]
+
+
+def sample_batches(data, specs, argument: str) -> Iterable[list[np.ndarray]]:
+    """Yields lists of arrays (one per input, in spec order) from the user's data.
+
+    Accepts a numpy array (single input), a list/tuple/dict of arrays (one per input),
+    a tf.data.Dataset (of x or (x, y)), or an iterable/generator/callable yielding those.
+    """
+    if data is None:
+        raise ValueError(f"Argument `{argument}` is required here. Received: {argument}=None")
+    if isinstance(data, np.ndarray) or (
+        isinstance(data, (tuple, list, Mapping)) and _all_arrays(data)
+    ):
+        arrays = _to_list(data, specs, argument)
+        arrays = [np.asarray(a) for a in arrays]
+        _check_shapes(arrays, specs, argument)
+        arrays = _batched(arrays, specs)
+        n = arrays[0].shape[0]
+        if n == 0:
+            raise ValueError(f"Argument `{argument}` is empty: it holds 0 samples.")
+        if any(a.shape[0] != n for a in arrays):
+            raise ValueError(
+                f"Argument `{argument}`: inputs hold different numbers of samples "
+                f"{[a.shape[0] for a in arrays]}."
+            )
+        return _from_arrays(arrays)
+    if isinstance(data, tf.data.Dataset):
+        iterator = data.as_numpy_iterator()
+    elif isinstance(data, Callable) and not hasattr(data, "__next__"):
+        iterator = iter(data())
+    elif isinstance(data, Iterable):
+        iterator = iter(data)
+    else:
+        raise TypeError(
+            f"Argument `{argument}` must be a numpy array, a list/dict of arrays (one per "
+            f"input), a tf.data.Dataset, or a generator. Received: {_describe(data)}"
+        )
+    return _from_iterator(iterator, specs, argument)
+
+
+def _all_arrays(data) -> bool:
+    values = data.values() if isinstance(data, Mapping) else data
+    return all(isinstance(v, np.ndarray) for v in values)
+
+
+def _from_arrays(arrays):
+    def gen():
+        n = arrays[0].shape[0]
+        for start in range(n):
+            yield [a[start : start + 1] for a in arrays]
+
+    return gen()
+
+
+def _from_iterator(iterator, specs, argument):
+    def gen():
+        empty = True
+        for element in iterator:
+            arrays = _to_list(element, specs, argument)
+            _check_shapes(arrays, specs, argument)
+            arrays = _batched(arrays, specs)
+            for start in range(arrays[0].shape[0]):
+                empty = False
+                yield [a[start : start + 1] for a in arrays]
+        if empty:
+            raise ValueError(f"Argument `{argument}` is empty: it yielded no samples.")
+
+    return gen()
+
+
+def collect(data, specs, argument: str, limit: int | None = None) -> list[np.ndarray]:
+    """All samples (up to `limit`) as one array per input, cast to the spec dtypes."""
+    rows = list(itertools.islice(sample_batches(data, specs, argument), limit))
+    if not rows:
+        raise ValueError(f"Argument `{argument}` is empty: it holds 0 samples.")
+    return [
+        np.concatenate([r[i] for r in rows], axis=0).astype(s.dtype.as_numpy_dtype)
+        for i, s in enumerate(specs)
+    ]

@@ -1,0 +1,138 @@
+"""Checks on the Keras model handed to an exporter, and its input signature."""
+
+from __future__ import annotations
+
+import re
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def check_keras_model(model, argument: str = "model") -> keras.Model:
+    """Raises a clear error unless `model` is a built Keras 3 model."""
+    module = type(model).__module__ or ""
+    if module.startswith(("tf_keras", "tensorflow.python.keras", "keras.api._v2")):
+        raise TypeError(
+            f"Argument `{argument}` is a tf_keras (Keras 2) model: {type(model).__name__} from "
+            f"'{module}'. tfopt.export works on Keras 3 models (`import keras`). Rebuild the "
+            "model with Keras 3, or convert it with tf.lite.TFLiteConverter directly."
+        )
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"Argument `{argument}` must be a Keras 3 model (keras.Model, keras.Sequential or a "
+            f"functional model). Received: {argument} of type {type(model).__module__}."
+            f"{type(model).__qualname__}"
+        )
+    if not model.built:
+        raise ValueError(
+            f"Argument `{argument}` is not built: it has no weights and no input shape yet. "
+            f"Build it first, e.g. `{argument}.build((None, 28, 28, 1))`, call it on a batch, or "
+            "start it with `keras.Input(shape=...)`."
+        )
+    return model
+
+
+def _safe_name(name: str, index: int) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]", "_", str(name or ""))
+    if not name or not (name[0].isalpha()):
+        name = f"input_{index}" if not name else f"input_{name}"
+    return name
+
+
+def input_specs(model: keras.Model, input_signature=None) -> list[tf.TensorSpec]:
+    """The model's inputs as TensorSpecs with a free batch dimension and stable names.
+
+    Functional and Sequential models carry their inputs. A subclassed model needs
+    `input_signature` (a TensorSpec, a shape tuple, or a list of either), unless it
+    was built with a single known input shape.
+    """
+    if input_signature is not None:
+        items = (
+            input_signature if isinstance(input_signature, (list, tuple)) else [input_signature]
+        )
+        if items and all(isinstance(d, (int, type(None))) for d in items):
+            items = [tuple(items)]  # a single shape tuple
+        specs = []
+        for i, item in enumerate(items):
+            if isinstance(item, tf.TensorSpec):
+                specs.append(tf.TensorSpec(item.shape, item.dtype, name=_safe_name(item.name, i)))
+            elif isinstance(item, (tuple, list)):
+                specs.append(tf.TensorSpec(tuple(item), tf.float32, name=f"input_{i}"))
+            else:
+                raise TypeError(
+                    "Argument `input_signature` must be a tf.TensorSpec, a shape tuple "
+                    "(batch dimension first, e.g. (None, 28, 28, 1)), or a list of those. "
+                    f"Received: {item!r}"
+                )
+        return specs
+    try:
+        inputs = model.inputs
+    except AttributeError:
+        inputs = None
+    if inputs:
+        return [
+            tf.TensorSpec(
+                (None, *tuple(t.shape[1:])), tf.as_dtype(t.dtype), name=_safe_name(t.name, i)
+            )
+            for i, t in enumerate(inputs)
+        ]
+    shapes = getattr(model, "_build_shapes_dict", None) or {}
+    if len(shapes) == 1:
+        (shape,) = shapes.values()
+        if isinstance(shape, (tuple, list)) and all(
+            isinstance(d, (int, type(None))) for d in shape
+        ):
+            return [tf.TensorSpec((None, *tuple(shape[1:])), tf.float32, name="input_0")]
+    raise ValueError(
+        f"Cannot tell the input signature of the subclassed model {model.name!r}. Pass "
+        "`input_signature`, e.g. input_signature=[tf.TensorSpec((None, 32), tf.float32)] or "
+        "input_signature=(None, 32)."
+    )
+
+
+def as_functional(model: keras.Model, specs: list[tf.TensorSpec]) -> keras.Model:
+    """A functional view of `model` (same weights) with named, batch-free inputs."""
+    is_graph_model = isinstance(model, (keras.Sequential, keras.src.models.Functional))
+    if is_graph_model and all(s.name == t.name for s, t in zip(specs, model.inputs)):
+        return model
+    inputs = [
+        keras.Input(shape=tuple(s.shape[1:]), dtype=s.dtype.name, name=s.name) for s in specs
+    ]
+    outputs = model(inputs[0] if len(inputs) == 1 else inputs, training=False)
+    return keras.Model(inputs, outputs, name=f"{model.name}_export")
+
+
+def serving_function(model: keras.Model, specs: list[tf.TensorSpec]):
+    """A tf.function computing the model in inference mode, outputs flattened to a list."""
+
+    @tf.function(input_signature=specs, autograph=False)
+    def serve(*args):
+        out = model(args[0] if len(args) == 1 else list(args), training=False)
+        return tf.nest.flatten(out)
+
+    return serve
+
+
+def random_inputs(specs: list[tf.TensorSpec], n: int, seed: int = 0) -> list[np.ndarray]:
+    """Deterministic sample inputs for a signature: standard normal floats, small ints."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in specs:
+        shape = (n, *[d if d is not None else 1 for d in s.shape[1:]])
+        if s.dtype.is_integer:
+            out.append(rng.integers(0, 10, size=shape).astype(s.dtype.as_numpy_dtype))
+        else:
+            out.append(rng.standard_normal(shape).astype(s.dtype.as_numpy_dtype))
+    return out
+
+
+def keras_outputs(model: keras.Model, inputs: list[np.ndarray], batch_size: int = 256):
+    """Runs the Keras model in inference mode; returns its outputs as a list of arrays."""
+    n = inputs[0].shape[0]
+    chunks = []
+    for start in range(0, n, batch_size):
+        batch = [x[start : start + batch_size] for x in inputs]
+        out = model(batch[0] if len(batch) == 1 else batch, training=False)
+        chunks.append([np.asarray(o) for o in tf.nest.flatten(out)])
+    return [np.concatenate([c[i] for c in chunks], axis=0) for i in range(len(chunks[0]))]

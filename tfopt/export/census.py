@@ -1,0 +1,177 @@
+"""op_census(): which ops an exported file runs, with their tensor dtypes."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+# Ops that do the arithmetic of a model; "runs in int8" is asked of these.
+COMPUTE_OPS = (
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED",
+    "TRANSPOSE_CONV",
+    "CONV_3D",
+    "BATCH_MATMUL",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM",
+    "Conv",
+    "ConvTranspose",
+    "Gemm",
+    "MatMul",
+    "QLinearConv",
+    "QLinearMatMul",
+    "ConvInteger",
+    "MatMulInteger",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class OpInfo:
+    """One op of an exported graph."""
+
+    index: int
+    op: str
+    input_dtypes: tuple[str, ...]
+    output_dtypes: tuple[str, ...]
+
+    @property
+    def is_float(self) -> bool:
+        """True when the op's first (activation) input is floating point."""
+        return bool(self.input_dtypes) and self.input_dtypes[0].startswith(("float", "bfloat"))
+
+
+@dataclasses.dataclass(frozen=True)
+class OpCensus:
+    """The ops of a .tflite or .onnx file, in graph order.
+
+    Example:
+
+    ```python
+    census = tfopt.export.op_census("model_int8.tflite")
+    assert not census.float_compute_ops()   # every conv / dense runs in int8
+    print(census.table())
+    ```
+    """
+
+    path: str
+    format: str
+    ops: tuple[OpInfo, ...]
+
+    def counts(self) -> dict[str, int]:
+        """Number of ops of each type."""
+        return dict(collections.Counter(op.op for op in self.ops))
+
+    def of_type(self, *names: str) -> list[OpInfo]:
+        """The ops whose type is one of `names`."""
+        return [op for op in self.ops if op.op in names]
+
+    def float_compute_ops(self, names: tuple[str, ...] = COMPUTE_OPS) -> list[OpInfo]:
+        """Compute ops (conv, depthwise conv, dense, matmul...) that take float activations."""
+        return [op for op in self.ops if op.op in names and op.is_float]
+
+    def dtype_summary(self) -> dict[str, dict[str, int]]:
+        """{op type: {"in dtypes -> out dtypes": count}}."""
+        out: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        for op in self.ops:
+            out[op.op][f"{','.join(op.input_dtypes)} -> {','.join(op.output_dtypes)}"] += 1
+        return {k: dict(v) for k, v in out.items()}
+
+    def table(self) -> str:
+        """A printable table: op type, count, input dtypes -> output dtypes."""
+        rows = [("op", "count", "input dtypes -> output dtypes")]
+        for name, variants in self.dtype_summary().items():
+            for sig, n in variants.items():
+                rows.append((name, str(n), sig))
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+
+def _np_name(dtype) -> str:
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return str(getattr(dtype, "__name__", dtype))
+
+
+def _tflite_census(path: Path) -> OpCensus:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(
+        model_path=str(path),
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    try:
+        it.allocate_tensors()
+    except RuntimeError:
+        pass  # dtypes are known without allocation
+    tensors = {t["index"]: t for t in it.get_tensor_details()}
+
+    def dtypes(indices):
+        return tuple(
+            _np_name(tensors[int(i)]["dtype"])
+            for i in indices
+            if int(i) >= 0 and int(i) in tensors
+        )
+
+    ops = tuple(
+        OpInfo(int(op["index"]), op["op_name"], dtypes(op["inputs"]), dtypes(op["outputs"]))
+        for op in it._get_ops_details()
+    )
+    return OpCensus(str(path), "tflite", ops)
+
+
+def _onnx_census(path: Path) -> OpCensus:
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(path), load_external_data=False)
+    try:
+        model = onnx.shape_inference.infer_shapes(model)
+    except Exception:
+        pass
+    types = {}
+    for vi in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
+        types[vi.name] = vi.type.tensor_type.elem_type
+    for init in model.graph.initializer:
+        types[init.name] = init.data_type
+
+    def dtypes(names):
+        return tuple(
+            _np_name(helper.tensor_dtype_to_np_dtype(types[n])) for n in names if n in types
+        )
+
+    ops = tuple(
+        OpInfo(i, node.op_type, dtypes(node.input), dtypes(node.output))
+        for i, node in enumerate(model.graph.node)
+    )
+    return OpCensus(str(path), "onnx", ops)
+
+
+def op_census(path) -> OpCensus:
+    """Lists the ops of a `.tflite` or `.onnx` file with their input/output dtypes.
+
+    Args:
+        path: the exported file.
+
+    Returns:
+        An `OpCensus`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a suffix other than `.tflite` or `.onnx`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No such file: '{path}'")
+    if path.suffix.lower() == ".tflite":
+        return _tflite_census(path)
+    if path.suffix.lower() == ".onnx":
+        return _onnx_census(path)
+    raise ValueError(
+        f"Argument `path` must be a '.tflite' or '.onnx' file. Received: path='{path}'"
+    )

@@ -1,0 +1,49 @@
+"""ExportResult: what an exporter hands back."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tfopt.export.verify import VerifyResult
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportResult:
+    """An exported file with its sizes and its parity against the Keras model.
+
+    Attributes:
+        path: where the file was written.
+        format: "tflite" or "onnx".
+        quantization: "float32", "float16", "dynamic", "int8", "int16x8" (TFLite),
+            or "float32" (ONNX).
+        bytes: size of the file.
+        gzip_bytes: size of the file after gzip -9.
+        parity: a `VerifyResult` from running the file against the model.
+        verified_on: "data" when the parity inputs came from the caller
+            (`verify_data` or `representative_data`), "random" when they were
+            random samples of the input signature.
+    """
+
+    path: str
+    format: str
+    quantization: str
+    bytes: int
+    gzip_bytes: int
+    parity: VerifyResult
+    verified_on: str
+
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["parity"] = self.parity.as_dict()
+        return d
+
+    def __str__(self) -> str:
+        p = self.parity
+        text = (
+            f"{self.path}: {self.format} {self.quantization}, {self.bytes:,} bytes "
+            f"({self.gzip_bytes:,} gzipped); max abs error {p.max_abs_error:.3g} on "
+            f"{p.num_samples} {self.verified_on} samples"
+        )
+        if p.top1_agreement is not None:
+            text += f", top-1 agreement {p.top1_agreement:.2%}"
+        return text

@@ -1,0 +1,181 @@
+"""to_tflite(): Keras 3 model -> verified .tflite (float, float16, dynamic, int8, 16x8)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from tfopt.export import _data, _files, _model, _quiet, _staging
+from tfopt.export.result import ExportResult
+from tfopt.export.verify import verify
+
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8", "int16x8")
+_NEEDS_DATA = ("int8", "int16x8")
+_VERIFY_SAMPLES = 64
+
+
+def _check_quantization(quantization) -> str:
+    if quantization is None:
+        return "float32"
+    if isinstance(quantization, str) and quantization.lower() in QUANTIZATIONS:
+        return quantization.lower()
+    raise ValueError(
+        "Argument `quantization` must be None (float32), 'float16', 'dynamic', 'int8' or "
+        f"'int16x8'. Received: quantization={quantization!r}"
+    )
+
+
+def _configure(converter, quantization, calibration, names, int8_io, sparse):
+    optimizations = []
+    if quantization != "float32":
+        optimizations.append(tf.lite.Optimize.DEFAULT)
+    if sparse:
+        optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
+    converter.optimizations = optimizations
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantization in _NEEDS_DATA:
+
+        def representative_dataset():
+            n = calibration[0].shape[0]
+            for i in range(n):
+                # Keyed by signature input name: the converter's own tensor order
+                # need not be the model's.
+                yield {name: x[i : i + 1] for name, x in zip(names, calibration)}
+
+        converter.representative_dataset = representative_dataset
+        if quantization == "int8":
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            io_type = tf.int8
+        else:
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+            ]
+            io_type = tf.int16
+        if int8_io:
+            converter.inference_input_type = io_type
+            converter.inference_output_type = io_type
+
+
+def to_tflite(
+    model: keras.Model,
+    path,
+    quantization: str | None = None,
+    representative_data=None,
+    int8_io: bool = False,
+    *,
+    input_signature=None,
+    verify_data=None,
+    num_calibration_samples: int = 200,
+    sparse: bool = False,
+) -> ExportResult:
+    """Converts a Keras 3 model to a TFLite (LiteRT) file and verifies it.
+
+    The file is written to a temporary name beside `path`, run in LiteRT against
+    the Keras model, and only then renamed to `path`: a failure leaves `path`
+    untouched (absent, or the previous complete file).
+
+    Example:
+
+    ```python
+    result = tfopt.export.to_tflite(model, "digits_int8.tflite", quantization="int8",
+                                    representative_data=x_train[:200])
+    print(result.bytes, result.parity.max_abs_error)
+    ```
+
+    Args:
+        model: a built Keras 3 model: Sequential, functional, or subclassed (then
+            with `input_signature` unless it was built with a single input shape).
+        path: the output file; must end in `.tflite`, in an existing directory.
+        quantization: None (float32), "float16" (float16 weights), "dynamic"
+            (int8 weights, float activations), "int8" (full integer: int8 weights
+            and activations, calibrated on `representative_data`) or "int16x8"
+            (int16 activations, int8 weights). Defaults to `None`.
+        representative_data: calibration samples for "int8"/"int16x8": a numpy
+            array, a list or dict of arrays (one per model input), a tf.data.Dataset
+            (of x or (x, y)), or a generator. Defaults to `None`.
+        int8_io: with "int8", make the model's inputs and outputs int8 too
+            (int16 with "int16x8"); `verify` quantizes for you. Defaults to `False`.
+        input_signature: for subclassed models: a tf.TensorSpec, a shape tuple, or
+            a list of those. Defaults to `None`.
+        verify_data: inputs for the parity check. Defaults to `None`: up to 64
+            samples of `representative_data`, else 32 random normal samples.
+        num_calibration_samples: calibration samples used at most. Defaults to `200`.
+        sparse: also apply TFLite's sparse weight encoding
+            (`Optimize.EXPERIMENTAL_SPARSITY`), which pays off on pruned models.
+            Defaults to `False`.
+
+    Returns:
+        An `ExportResult` (path, bytes, gzip bytes, parity figures).
+
+    Raises:
+        TypeError: `model` is not a Keras 3 model, or data of an unknown kind.
+        ValueError: an unbuilt model, a wrong suffix, a missing directory, an
+            unknown `quantization`, or missing, empty or misshapen data.
+        PermissionError: the directory cannot be written to.
+        RuntimeError: the converter failed.
+    """
+    _model.check_keras_model(model)
+    path = _files.check_output_path(path, (".tflite",))
+    quantization = _check_quantization(quantization)
+    if int8_io and quantization not in _NEEDS_DATA:
+        raise ValueError(
+            "Argument `int8_io=True` needs a full-integer model: quantization='int8' or "
+            f"'int16x8'. Received: quantization={quantization!r}"
+        )
+    if not isinstance(num_calibration_samples, int) or num_calibration_samples < 1:
+        raise ValueError(
+            "Argument `num_calibration_samples` must be an int >= 1. "
+            f"Received: num_calibration_samples={num_calibration_samples!r}"
+        )
+    specs = _model.input_specs(model, input_signature)
+    if quantization in _NEEDS_DATA and representative_data is None:
+        raise ValueError(
+            f"quantization={quantization!r} calibrates activation ranges on sample inputs: "
+            "pass `representative_data`, e.g. representative_data=x_train[:200] (a numpy "
+            "array, a tf.data.Dataset, or a generator of input batches)."
+        )
+    calibration = None
+    if representative_data is not None:
+        calibration = _data.collect(
+            representative_data, specs, "representative_data", num_calibration_samples
+        )
+    if verify_data is not None:
+        check_inputs, verified_on = _data.collect(verify_data, specs, "verify_data"), "data"
+    elif calibration is not None:
+        check_inputs = [x[:_VERIFY_SAMPLES] for x in calibration]
+        verified_on = "data"
+    else:
+        check_inputs, verified_on = _model.random_inputs(specs, 32), "random"
+
+    export_model = _model.as_functional(model, specs)
+    converter = tf.lite.TFLiteConverter.from_keras_model(export_model)
+    _configure(converter, quantization, calibration, [s.name for s in specs], int8_io, sparse)
+    try:
+        with _quiet.quiet() as log:
+            flatbuffer = converter.convert()
+    except Exception as err:
+        raise RuntimeError(
+            f"TFLite conversion of model {model.name!r} with quantization={quantization!r} "
+            f"failed: {type(err).__name__}: {err}\n{log.tail()}"
+        ) from err
+
+    with _staging.staged_file(path) as staged:
+        _staging.write_bytes(staged, flatbuffer)
+        parity = verify(staged, export_model, check_inputs)
+    parity = _with_path(parity, path)
+    return ExportResult(
+        path=str(path),
+        format="tflite",
+        quantization=quantization,
+        bytes=len(flatbuffer),
+        gzip_bytes=_files.gzip_size(flatbuffer),
+        parity=parity,
+        verified_on=verified_on,
+    )
+
+
+def _with_path(parity, path):
+    return dataclasses.replace(parity, path=str(path))

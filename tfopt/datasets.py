@@ -28,7 +28,7 @@ class Digits:
 
 def _resize(images: np.ndarray, size: int) -> np.ndarray:
     """Bilinear resize of (n, 8, 8) images to (n, size, size), without TensorFlow."""
-    n, h, w = images.shape
+    _, h, w = images.shape
     ys = np.clip((np.arange(size) + 0.5) * h / size - 0.5, 0, h - 1)
     xs = np.clip((np.arange(size) + 0.5) * w / size - 0.5, 0, w - 1)
     y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
@@ -99,7 +99,7 @@ def load_digits(
     train_idx, test_idx = [], []
     for cls in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == cls))
-        n_test = int(round(len(idx) * test_fraction))
+        n_test = round(len(idx) * test_fraction)
         test_idx.append(idx[:n_test])
         train_idx.append(idx[n_test:])
     train_idx = rng.permutation(np.concatenate(train_idx))

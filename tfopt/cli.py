@@ -1,0 +1,153 @@
+"""The `tfopt` command line: demo, inspect, export."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _quiet_tensorflow() -> None:
+    """Keeps TensorFlow's start-up chatter (CUDA probing, absl notices) off the terminal."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    from tfopt.export._quiet import quiet
+
+    # These lines are printed by native code before logging is set up, so the
+    # only way to keep them off the terminal is to import with stderr redirected.
+    with quiet():
+        import ai_edge_litert.interpreter  # noqa: F401
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
+
+
+def _cmd_demo(args) -> int:
+    from tfopt._demo import run_demo
+
+    run_demo(args.out, epochs=args.epochs, seed=args.seed, threads=args.threads)
+    return 0
+
+
+def _cmd_inspect(args) -> int:
+    from tfopt.export import op_census
+    from tfopt.export._files import file_sizes
+    from tfopt.export._runtime import open_runner
+    from tfopt.report import format_bytes
+
+    raw, gz = file_sizes(args.file)
+    census = op_census(args.file)
+    runner = open_runner(args.file)
+    print(
+        f"{args.file}: {census.format}, {raw:,} bytes ({format_bytes(raw)}), "
+        f"{gz:,} bytes gzipped ({format_bytes(gz)})"
+    )
+    for kind, specs in (("input", runner.inputs), ("output", runner.outputs)):
+        for s in specs:
+            quant = f", scale {s.scale:.6g} zero point {s.zero_point}" if s.scale else ""
+            print(f"  {kind} {s.name}: {s.dtype.name} {list(s.shape)}{quant}")
+    print()
+    print(census.table())
+    float_ops = census.float_compute_ops()
+    print()
+    if float_ops:
+        print(
+            f"{len(float_ops)} compute op(s) take float inputs: "
+            + ", ".join(sorted({op.op for op in float_ops}))
+        )
+    else:
+        print(
+            "every compute op (conv, depthwise conv, dense, matmul) runs on integer inputs"
+            if census.of_type(*_compute_ops())
+            else "no compute ops found"
+        )
+    return 0
+
+
+def _compute_ops():
+    from tfopt.export import COMPUTE_OPS
+
+    return COMPUTE_OPS
+
+
+def _cmd_export(args) -> int:
+    import keras
+    import numpy as np
+
+    from tfopt import export
+
+    model = keras.saving.load_model(args.model)
+    data = np.load(args.data) if args.data else None
+    if args.output.lower().endswith(".onnx"):
+        if args.quantization:
+            raise SystemExit("tfopt export: --quantization applies to .tflite outputs only")
+        result = export.to_onnx(model, args.output, opset=args.opset, verify_data=data)
+    else:
+        result = export.to_tflite(
+            model,
+            args.output,
+            quantization=args.quantization,
+            representative_data=data,
+            int8_io=args.int8_io,
+        )
+    print(result)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tfopt",
+        description="Make Keras 3 models small and fast: verified TFLite and ONNX exports.",
+    )
+    from tfopt import __version__
+
+    parser.add_argument("--version", action="version", version=f"tfopt {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser(
+        "demo",
+        help="train a CNN on the digits, export TFLite (4 ways) and ONNX, verify and compare",
+    )
+    demo.add_argument(
+        "--out", default="tfopt-demo", help="output directory (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--epochs", type=int, default=30, help="training epochs (default: %(default)s)"
+    )
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    demo.add_argument(
+        "--threads", type=int, default=1, help="runtime threads for latency (default: %(default)s)"
+    )
+    demo.set_defaults(func=_cmd_demo)
+
+    inspect = sub.add_parser("inspect", help="op census and sizes of a .tflite or .onnx file")
+    inspect.add_argument("file")
+    inspect.set_defaults(func=_cmd_inspect)
+
+    exp = sub.add_parser("export", help="export a saved .keras model to .tflite or .onnx")
+    exp.add_argument("model", help="a .keras file")
+    exp.add_argument("output", help="the .tflite or .onnx file to write")
+    exp.add_argument(
+        "--quantization", choices=["float16", "dynamic", "int8", "int16x8"], default=None
+    )
+    exp.add_argument("--data", help="a .npy file of sample inputs (calibration for int8)")
+    exp.add_argument("--int8-io", action="store_true", help="int8 inputs and outputs (int8)")
+    exp.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 17)")
+    exp.set_defaults(func=_cmd_export)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _quiet_tensorflow()
+    if getattr(args, "epochs", 1) < 1:
+        parser.error(f"argument --epochs must be >= 1, got {args.epochs}")
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError, PermissionError) as err:
+        print(f"tfopt {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,17 +8,27 @@ import sys
 
 
 def _quiet_tensorflow() -> None:
-    """Keeps TensorFlow's start-up chatter (CUDA probing, absl notices) off the terminal."""
+    """Keeps TensorFlow's native start-up notices off the terminal.
+
+    TensorFlow's libraries log a few lines (CUDA probing on a machine without a
+    GPU, CPU features) straight to file descriptor 2 before their logging is set
+    up, where TF_CPP_MIN_LOG_LEVEL does not reach. Python's own stderr (our
+    errors, warnings, tracebacks) is moved to a copy of the terminal's stderr,
+    and descriptor 2 goes to /dev/null. TFOPT_VERBOSE=1 keeps everything.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    from tfopt.export._quiet import quiet
-
-    # These lines are printed by native code before logging is set up, so the
-    # only way to keep them off the terminal is to import with stderr redirected.
-    with quiet():
-        import ai_edge_litert.interpreter  # noqa: F401
-        import keras  # noqa: F401
-        import tensorflow  # noqa: F401
+    if os.environ.get("TFOPT_VERBOSE") == "1":
+        return
+    try:
+        sys.stderr.flush()
+        terminal = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        sys.stderr = os.fdopen(terminal, "w", buffering=1)
+    except (OSError, AttributeError, ValueError):
+        pass
 
 
 def _cmd_demo(args) -> int:
@@ -143,10 +153,11 @@ def main(argv=None) -> int:
     if getattr(args, "epochs", 1) < 1:
         parser.error(f"argument --epochs must be >= 1, got {args.epochs}")
     try:
-        return args.func(args)
+        code = args.func(args)
     except (ValueError, TypeError, FileNotFoundError, PermissionError) as err:
         print(f"tfopt {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        code = 2
+    return code
 
 
 if __name__ == "__main__":

@@ -40,23 +40,12 @@ def quiet():
             warnings.simplefilter("ignore")
             yield log
     finally:
-        _flush_native()
         for fd, copy in saved:
             os.dup2(copy, fd)
             os.close(copy)
         captured.seek(0)
         log.text = captured.read().decode("utf-8", "replace")
         captured.close()
-
-
-def _flush_native() -> None:
-    """Flushes C stdio buffers, so native output lands in the capture, not after it."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError):
-        pass
 
 
 class Captured:

@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _SUBMODULES = (
     "datasets",
     "export",
+    "pruning",
 )
 
 __all__ = ["__version__", *_SUBMODULES]

@@ -290,6 +290,9 @@ def render_section(name: str, record: dict, suite_dir: Path) -> str:
         for side in SIDES
         if side in sides and sides[side].get("seconds") is not None
     )
+    load = record.get("load_avg_1m")
+    if load is not None:
+        timing += f"; 1-min load average at start {load:.1f}"
     out.append(f"_Ran {record.get('finished', '?')}, {mode}; {timing}._")
     out.append("")
     if record.get("versions") and record["versions"] != versions():
@@ -355,6 +358,7 @@ def run_suites(args, command: str) -> int:
         except Exception as err:
             title = name
             print(f"[{name}] cannot import the suite: {err}", flush=True)
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         sides = {}
         for side in SIDES:
             print(f"[{name}] {side} side ...", end=" ", flush=True)
@@ -373,6 +377,7 @@ def run_suites(args, command: str) -> int:
                 "title": title,
                 "quick": bool(args.quick),
                 "finished": _now(),
+                "load_avg_1m": load,
                 "command": command,
                 "machine": machine(),
                 "versions": versions(),

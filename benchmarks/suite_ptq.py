@@ -47,9 +47,11 @@ def _train(keras_module, quick: bool):
 
 def _figures(rows: list[dict], paths: dict, data, quick: bool) -> list[dict]:
     """Adds LiteRT accuracy, sizes and latency (and the int8/float ratio) to each row."""
+    latency = common.interleaved_latency(paths, quick=quick)
     for row in rows:
         path = paths[row["variant"]]
-        row.update(common.tflite_figures(path, quick=quick))
+        row["bytes"], row["gzip_bytes"] = common.file_sizes(path)
+        row["latency_ms"] = latency[row["variant"]]
         row["test_acc"] = common.tflite_accuracy(path, data.x_test, data.y_test)
     float_ms = next(r["latency_ms"] for r in rows if r["variant"] == "float32")
     for row in rows:
@@ -118,7 +120,7 @@ def run_tfmot(quick: bool) -> list[dict]:
             _, seconds = common.timed(convert)
             paths[variant] = path
             rows.append({"variant": variant, "convert_s": seconds})
-        # Before tflite_figures: it imports tfopt.export, hence Keras 3, into this process.
+        # Before the LiteRT figures: they import tfopt.export, hence Keras 3, into this process.
         training["peak_rss_mb"] = common.peak_rss_mb()
         rows = _figures(rows, paths, data, quick)
     return [training, *rows]
@@ -138,7 +140,7 @@ def render(tfopt_rows: list[dict], tfmot_rows: list[dict]) -> str:
     training = [{"side": side, **rows["training"]} for side, rows in sides.items() if rows]
     parts = [
         "Exported models (test accuracy of the .tflite file in LiteRT on the 359 test digits; "
-        "latency at batch 1, 1 thread, median):",
+        "latency at batch 1, 1 thread, median of 3 interleaved rounds):",
         "",
         common.markdown_table(
             exports,

@@ -141,3 +141,10 @@ def test_tflite_figures(trained):
     assert 0 < f["gzip_bytes"] < f["bytes"]
     assert q["bytes"] < f["bytes"]  # int8 weights take a quarter of float32's
     assert f["latency_ms"] > 0 and q["latency_ms"] > 0
+
+
+def test_interleaved_latency(trained):
+    _, _, _, float_path, int8_path = trained
+    latency = common.interleaved_latency({"f": float_path, "q": int8_path}, quick=True, rounds=2)
+    assert set(latency) == {"f", "q"}
+    assert all(ms > 0 and np.isfinite(ms) for ms in latency.values())

@@ -91,15 +91,30 @@ def input_specs(model: keras.Model, input_signature=None) -> list[tf.TensorSpec]
     )
 
 
-def as_functional(model: keras.Model, specs: list[tf.TensorSpec]) -> keras.Model:
-    """A functional view of `model` (same weights) with named, batch-free inputs."""
+def as_functional(
+    model: keras.Model, specs: list[tf.TensorSpec], batch_size: int | None = None
+) -> keras.Model:
+    """A functional view of `model` (same weights) with named inputs.
+
+    The batch dimension stays free unless `batch_size` fixes it (recurrent layers
+    need a static batch to lower to TFLite builtins).
+    """
     is_graph_model = isinstance(model, (keras.Sequential, keras.src.models.Functional))
-    if is_graph_model and all(s.name == t.name for s, t in zip(specs, model.inputs)):
+    if (
+        batch_size is None
+        and is_graph_model
+        and all(s.name == t.name for s, t in zip(specs, model.inputs))
+    ):
         return model
     inputs = [
-        keras.Input(shape=tuple(s.shape[1:]), dtype=s.dtype.name, name=s.name) for s in specs
+        keras.Input(
+            shape=tuple(s.shape[1:]), batch_size=batch_size, dtype=s.dtype.name, name=s.name
+        )
+        for s in specs
     ]
-    outputs = model(inputs[0] if len(inputs) == 1 else inputs, training=False)
+    if len(inputs) == 1:
+        inputs = inputs[0]
+    outputs = model(inputs, training=False)
     return keras.Model(inputs, outputs, name=f"{model.name}_export")
 
 

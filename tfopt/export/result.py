@@ -22,6 +22,8 @@ class ExportResult:
         verified_on: "data" when the parity inputs came from the caller
             (`verify_data` or `representative_data`), "random" when they were
             random samples of the input signature.
+        notes: what the exporter had to decide on the caller's behalf (e.g. a
+            batch size fixed at 1 for recurrent models).
     """
 
     path: str
@@ -31,6 +33,7 @@ class ExportResult:
     gzip_bytes: int
     parity: VerifyResult
     verified_on: str
+    notes: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -46,4 +49,6 @@ class ExportResult:
         )
         if p.top1_agreement is not None:
             text += f", top-1 agreement {p.top1_agreement:.2%}"
+        for note in self.notes:
+            text += f" ({note})"
         return text

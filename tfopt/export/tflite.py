@@ -150,21 +150,25 @@ def to_tflite(
     else:
         check_inputs, verified_on = _model.random_inputs(specs, 32), "random"
 
-    export_model = _model.as_functional(model, specs)
-    converter = tf.lite.TFLiteConverter.from_keras_model(export_model)
-    _configure(converter, quantization, calibration, [s.name for s in specs], int8_io, sparse)
+    export_model = reference = _model.as_functional(model, specs)
+    notes = ()
     try:
-        with _quiet.quiet() as log:
-            flatbuffer = converter.convert()
-    except Exception as err:
-        raise RuntimeError(
-            f"TFLite conversion of model {model.name!r} with quantization={quantization!r} "
-            f"failed: {type(err).__name__}: {err}\n{log.tail()}"
-        ) from err
+        flatbuffer = _convert(
+            export_model, model, quantization, calibration, specs, int8_io, sparse
+        )
+    except _StaticBatchNeeded:
+        # Recurrent layers (LSTM, GRU, ...) loop over TensorLists whose element
+        # shape must be static to lower to TFLite builtins: fix the batch at 1,
+        # the batch a device runs them at.
+        export_model = _model.as_functional(model, specs, batch_size=1)
+        flatbuffer = _convert(
+            export_model, model, quantization, calibration, specs, int8_io, sparse
+        )
+        notes = ("batch fixed at 1: the model's recurrent loops need a static batch size",)
 
     with _staging.staged_file(path) as staged:
         _staging.write_bytes(staged, flatbuffer)
-        parity = verify(staged, export_model, check_inputs)
+        parity = verify(staged, reference, check_inputs)
     parity = _with_path(parity, path)
     return ExportResult(
         path=str(path),
@@ -174,7 +178,29 @@ def to_tflite(
         gzip_bytes=_files.gzip_size(flatbuffer),
         parity=parity,
         verified_on=verified_on,
+        notes=notes,
     )
+
+
+class _StaticBatchNeeded(Exception):
+    """The converter cannot lower the graph with a free batch dimension."""
+
+
+def _convert(export_model, model, quantization, calibration, specs, int8_io, sparse) -> bytes:
+    converter = tf.lite.TFLiteConverter.from_keras_model(export_model)
+    _configure(converter, quantization, calibration, [s.name for s in specs], int8_io, sparse)
+    try:
+        with _quiet.quiet() as log:
+            return converter.convert()
+    except Exception as err:
+        message = f"{err}\n{log.text}"
+        free_batch = any(d is None for d in export_model.inputs[0].shape[:1])
+        if free_batch and "TensorList" in message and "static" in message:
+            raise _StaticBatchNeeded() from err
+        raise RuntimeError(
+            f"TFLite conversion of model {model.name!r} with quantization={quantization!r} "
+            f"failed: {type(err).__name__}: {err}\n{log.tail()}"
+        ) from err
 
 
 def _with_path(parity, path):

@@ -62,6 +62,8 @@ def _order(runner_inputs, specs):
 
 
 def _run_file(runner, inputs, batch_size):
+    if any(s.shape and s.shape[0] == 1 for s in runner.inputs):
+        batch_size = 1  # a file exported with a fixed batch of 1
     n = inputs[0].shape[0]
     chunks = []
     for start in range(0, n, batch_size):

@@ -67,6 +67,7 @@ def test_ratio():
 
 def test_budget_and_data():
     assert common.epochs(True) == common.QUICK_EPOCHS < common.epochs(False) == common.EPOCHS
+    assert common.seeds(True) == common.SEEDS[:1] and len(common.seeds(False)) > 1
     data = common.load_data()
     # scikit-learn ships 1,797 digits; tfopt.datasets.load_digits holds out 20% of each
     # class (rounded per class, so 359 test samples).
@@ -118,6 +119,7 @@ def test_build_cnn_shapes_and_epoch_times(trained):
     assert len(timer.times) == 3 and all(t > 0 for t in timer.times)
     assert timer.steady_s() == float(np.median(timer.times[1:]))
     assert timer.first_s() == timer.times[0]
+    assert timer.fastest_s() == min(timer.times[1:])
 
 
 def test_tflite_accuracy_matches_keras(trained):

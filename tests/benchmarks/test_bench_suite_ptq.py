@@ -12,20 +12,25 @@ _spec.loader.exec_module(run)
 ptq = run.load_suite("ptq", REPO_ROOT / "benchmarks")
 
 
-def _rows(acc, float_ms, int8_ms, epoch_s, rss):
+def _rows(acc, float_ms, int8_ms, fastest_s, rss):
     # Made-up figures, chosen so that each rendered cell is easy to recognise.
     return [
         {
             "variant": "training",
             "epochs": 30,
-            "epoch_s": epoch_s,
+            "seeds": 3,
+            "epoch_s": 0.5,
             "first_epoch_s": 1.5,
+            "fastest_epoch_s": fastest_s,
             "keras_test_acc": acc,
             "peak_rss_mb": rss,
         },
         {
             "variant": "float32",
             "test_acc": acc,
+            "test_acc_min": acc - 0.01,
+            "test_acc_max": acc + 0.01,
+            "acc_change_vs_float": 0.0,
             "bytes": 2048,
             "gzip_bytes": 1024,
             "latency_ms": float_ms,
@@ -35,7 +40,10 @@ def _rows(acc, float_ms, int8_ms, epoch_s, rss):
         },
         {
             "variant": "int8",
-            "test_acc": acc - 0.01,
+            "test_acc": acc - 0.005,
+            "test_acc_min": acc - 0.02,
+            "test_acc_max": acc,
+            "acc_change_vs_float": -0.005,
             "bytes": 512,
             "gzip_bytes": 400,
             "latency_ms": int8_ms,
@@ -48,16 +56,22 @@ def _rows(acc, float_ms, int8_ms, epoch_s, rss):
 def test_render_both_sides():
     md = ptq.render(_rows(0.98, 0.01, 0.005, 0.2, 700.0), _rows(0.97, 0.02, 0.02, 0.1, 800.0))
     lines = md.splitlines()
-    assert "| float32 | tfopt | 98.0% | 2.0 KiB | 1.0 KiB | 0.0100 | 1.00x | 1.00 |" in lines
-    assert "| int8 | tfopt | 97.0% | 0.5 KiB | 0.4 KiB | 0.0050 | 0.50x | 2.00 |" in lines
-    assert "| int8 | tfmot | 96.0% | 0.5 KiB | 0.4 KiB | 0.0200 | 1.00x | 2.00 |" in lines
-    assert "| tfmot | 30 | 97.0% | 1.50 | 0.100 | 800 |" in lines
-    # 0.2 s / 0.1 s epochs and 700 / 800 MiB.
-    assert "Epoch time tfopt/tfmot: 2.00x; peak RSS tfopt/tfmot: 0.88x." in md
+    assert (
+        "| float32 | tfopt | 98.0% | 97.0–99.0% | +0.00 | 2.0 KiB | 1.0 KiB | 0.0100 | 1.00x "
+        "| 1.00 |" in lines
+    )
+    assert (
+        "| int8 | tfopt | 97.5% | 96.0–98.0% | -0.50 | 0.5 KiB | 0.4 KiB | 0.0050 | 0.50x "
+        "| 2.00 |" in lines
+    )
+    assert "| tfmot | 30 | 3 | 97.0% | 1.50 | 0.500 | 0.100 | 800 |" in lines
+    assert "over 3 training seed(s)" in md
+    # 0.2 s / 0.1 s fastest epochs and 700 / 800 MiB.
+    assert "tfmot (tf_keras): 2.00x; peak RSS tfopt/tfmot: 0.88x." in md
     assert "float32 1.00e-06, int8 —" in md
 
 
 def test_render_with_a_failed_side():
     md = ptq.render(_rows(0.98, 0.01, 0.005, 0.2, 700.0), [])
     assert "| int8 | tfopt |" in md and "| tfmot |" not in md
-    assert "Epoch time tfopt/tfmot: —" in md
+    assert "tfmot (tf_keras): —" in md

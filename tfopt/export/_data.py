@@ -87,6 +87,11 @@ def sample_batches(data, specs, argument: str) -> Iterable[list[np.ndarray]]:
                 f"{[a.shape[0] for a in arrays]}."
             )
         return _from_arrays(arrays)
+    if isinstance(data, (str, bytes)) or np.isscalar(data):
+        raise TypeError(
+            f"Argument `{argument}` must be a numpy array, a list/dict of arrays (one per "
+            f"input), a tf.data.Dataset, or a generator. Received: {argument}={data!r}"
+        )
     if isinstance(data, tf.data.Dataset):
         iterator = data.as_numpy_iterator()
     elif isinstance(data, Callable) and not hasattr(data, "__next__"):

@@ -27,6 +27,24 @@ def _check_quantization(quantization) -> str:
     )
 
 
+# --- QAT models (tfopt.quantization): their fake-quant ops carry trained int8 ranges,
+# so the converter needs no calibration data and makes int8 kernels from them.
+_QAT = "int8-qat"
+
+
+def _qat_quantization(model, quantization: str) -> str:
+    """'int8-qat' for a tfopt.quantization QAT model (None/'int8' asked), else `quantization`."""
+    layers = getattr(model, "layers", None) or ()
+    if not any(type(layer).__module__.startswith("tfopt.quantization") for layer in layers):
+        return quantization
+    from tfopt.quantization import _export
+
+    return _export.tflite_quantization(model, quantization)
+
+
+# --- end QAT
+
+
 def _configure(converter, quantization, calibration, names, int8_io, sparse):
     optimizations = []
     if quantization != "float32":
@@ -36,6 +54,9 @@ def _configure(converter, quantization, calibration, names, int8_io, sparse):
     converter.optimizations = optimizations
     if quantization == "float16":
         converter.target_spec.supported_types = [tf.float16]
+    if quantization == _QAT and int8_io:  # QAT: the fake-quant ops carry the int8 ranges
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
     if quantization in _NEEDS_DATA:
 
         def representative_dataset():
@@ -130,6 +151,7 @@ def to_tflite(
             "Argument `num_calibration_samples` must be an int >= 1. "
             f"Received: num_calibration_samples={num_calibration_samples!r}"
         )
+    quantization = _qat_quantization(model, quantization)  # QAT models: see below
     specs = _model.input_specs(model, input_signature)
     if quantization in _NEEDS_DATA and representative_data is None:
         raise ValueError(

@@ -1,0 +1,222 @@
+"""`prune_low_magnitude` (wrap layers or clone models with wrappers) and `strip_pruning`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+
+from tfopt.pruning import prune_registry
+from tfopt.pruning.pruning_callbacks import collect_pruning_layers
+from tfopt.pruning.pruning_schedule import PruningSchedule
+from tfopt.pruning.pruning_wrapper import PruneLowMagnitude
+
+
+def _is_graph_model(model) -> bool:
+    from keras.src.models.functional import Functional
+
+    return isinstance(model, (keras.Sequential, Functional))
+
+
+def _copy_layer(layer):
+    """A new layer with the same class, config, build and weights (not sharing variables)."""
+    copy = layer.__class__.from_config(layer.get_config())
+    if layer.built:
+        build_config = layer.get_build_config()
+        if build_config:
+            copy.build_from_config(build_config)
+        elif not copy.built:
+            copy.build()
+        copy.set_weights(layer.get_weights())
+    return copy
+
+
+def _subclassed_message(model) -> str:
+    return (
+        f"Model {model.name!r} of class {type(model).__name__} is a subclassed model; "
+        "prune_low_magnitude can clone only Sequential and functional models. Wrap its inner "
+        "layers instead, where the model builds them: "
+        "self.dense = tfopt.pruning.prune_low_magnitude(keras.layers.Dense(10), ...)."
+    )
+
+
+def _matches(layer, leave_dense) -> bool:
+    return any(
+        (isinstance(item, str) and item == layer.name)
+        or (isinstance(item, type) and isinstance(layer, item))
+        for item in leave_dense
+    )
+
+
+def _prune_model(model, params: dict, leave_dense):
+    def clone_function(layer):
+        if isinstance(layer, keras.Model):
+            if _is_graph_model(layer):
+                return _prune_model(layer, params, leave_dense)
+            if _matches(layer, leave_dense) or not layer.weights:
+                return _copy_layer(layer)
+            raise ValueError(_subclassed_message(layer))
+        if isinstance(layer, keras.layers.InputLayer):
+            return layer
+        if _matches(layer, leave_dense):
+            return _copy_layer(layer)
+        if not prune_registry.has_prunable_weights(layer):
+            if prune_registry.is_known(layer) or not layer.weights:
+                return _copy_layer(layer)  # nothing to prune: passes through
+            raise ValueError(
+                f"Layer {layer.name!r} of class {type(layer).__name__} is not supported for "
+                "pruning: tfopt does not know which of its weights to prune. Make it a "
+                "tfopt.pruning.PrunableLayer (implement get_prunable_weights()), or leave it "
+                f"dense: prune_low_magnitude(model, ..., leave_dense=[{layer.name!r}])."
+            )
+        return PruneLowMagnitude(_copy_layer(layer), **params)
+
+    return keras.models.clone_model(model, clone_function=clone_function)
+
+
+def prune_low_magnitude(
+    to_prune,
+    pruning_schedule: PruningSchedule | None = None,
+    block_size: tuple[int, int] = (1, 1),
+    block_pooling_type: str = "AVG",
+    sparsity_m_by_n: tuple[int, int] | None = None,
+    *,
+    leave_dense: Sequence[str | type] = (),
+    **kwargs,
+):
+    """Wraps a layer, a list of layers or every prunable layer of a model for pruning.
+
+    A model (Sequential or functional, nested ones included) is cloned: the
+    result holds copies of the layers with the same weights, each prunable one
+    in a `PruneLowMagnitude`; the model passed in is not modified. Layers with
+    nothing to prune (pooling, BatchNormalization, ...) pass through.
+
+    Example:
+
+    ```python
+    pruned = tfopt.pruning.prune_low_magnitude(
+        model, tfopt.pruning.PolynomialDecay(0.0, 0.8, begin_step=0, end_step=1000)
+    )
+    pruned.compile(...)
+    pruned.fit(x, y, callbacks=[tfopt.pruning.UpdatePruningStep()])
+    small = tfopt.pruning.strip_pruning(pruned)
+    ```
+
+    Args:
+        to_prune: a `keras.layers.Layer`, a list of layers, or a Sequential /
+            functional `keras.Model`.
+        pruning_schedule: a `PruningSchedule` (or tfmot schedule). Defaults to
+            `None` (`ConstantSparsity(0.5, begin_step=0)`, tfmot's default).
+        block_size: (rows, cols) of blocks pruned together in rank-2 weights.
+            Defaults to `(1, 1)`.
+        block_pooling_type: "AVG" or "MAX". Defaults to `"AVG"`.
+        sparsity_m_by_n: `(m, n)`, e.g. `(2, 4)`: m zeros in every n weights
+            along the input-channel axis. Defaults to `None`.
+        leave_dense: names or classes of layers to keep dense (e.g. an unknown
+            custom layer, or the last classifier). Defaults to `()`.
+        **kwargs: passed to `PruneLowMagnitude` (`mask_type`, `seed`).
+
+    Returns:
+        A `PruneLowMagnitude`, a list of them, or a new model.
+
+    Raises:
+        ValueError: bad arguments, an already pruned layer or model, an
+            unsupported layer or a subclassed model.
+        TypeError: `to_prune` of another type.
+    """
+    params = {
+        "pruning_schedule": pruning_schedule,
+        "block_size": block_size,
+        "block_pooling_type": block_pooling_type,
+        "sparsity_m_by_n": sparsity_m_by_n,
+        **kwargs,
+    }
+    # Validate the arguments once, up front, with a throwaway wrapper-free check.
+    PruneLowMagnitude(keras.layers.Dense(1), **params)
+    if isinstance(to_prune, keras.Model):
+        if collect_pruning_layers(to_prune):
+            raise ValueError(
+                f"Model {to_prune.name!r} is already pruned (it holds PruneLowMagnitude "
+                "layers). Prune a model once; to change the schedule, strip_pruning() it first."
+            )
+        if not _is_graph_model(to_prune):
+            raise ValueError(_subclassed_message(to_prune))
+        return _prune_model(to_prune, params, leave_dense)
+    if isinstance(to_prune, keras.layers.Layer):
+        return PruneLowMagnitude(to_prune, **params)
+    if isinstance(to_prune, (list, tuple)):
+        return [
+            prune_low_magnitude(layer, **params, leave_dense=leave_dense) for layer in to_prune
+        ]
+    raise TypeError(
+        "Argument `to_prune` must be a keras Layer, a list of layers, or a Sequential/functional "
+        f"keras.Model. Received: to_prune={to_prune!r}"
+    )
+
+
+def _strip_wrapper(wrapper: PruneLowMagnitude):
+    inner = wrapper.layer
+    masks = {id(w): m for w, m in wrapper.pruning_vars()}
+    values = [
+        w.numpy() * masks[id(w)].numpy() if id(w) in masks else w.numpy() for w in inner.weights
+    ]
+    copy = inner.__class__.from_config(inner.get_config())
+    build_config = inner.get_build_config()
+    if build_config:
+        copy.build_from_config(build_config)
+    copy.set_weights(values)
+    return copy
+
+
+def _strip_model(model):
+    def clone_function(layer):
+        if isinstance(layer, PruneLowMagnitude):
+            return _strip_wrapper(layer)
+        if isinstance(layer, keras.Model) and _is_graph_model(layer):
+            return _strip_model(layer)
+        if isinstance(layer, keras.layers.InputLayer):
+            return layer
+        return _copy_layer(layer)
+
+    return keras.models.clone_model(model, clone_function=clone_function)
+
+
+def strip_pruning(model):
+    """Returns a plain copy of a pruned model: original layer classes and names, zeros baked in.
+
+    Example:
+
+    ```python
+    small = tfopt.pruning.strip_pruning(pruned)
+    tfopt.export.to_tflite(small, "model.tflite", sparse=True)
+    ```
+
+    Args:
+        model: a Sequential/functional model holding `PruneLowMagnitude`
+            layers, or a single `PruneLowMagnitude`.
+
+    Returns:
+        A new model (or layer) without pruning wrappers.
+
+    Raises:
+        ValueError: the model holds no pruning wrappers.
+        TypeError: `model` is not a Keras model or wrapper.
+    """
+    if isinstance(model, PruneLowMagnitude):
+        return _strip_wrapper(model)
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            "Argument `model` must be a keras.Model returned by prune_low_magnitude. "
+            f"Received: model={model!r}"
+        )
+    if not collect_pruning_layers(model):
+        raise ValueError(
+            f"Model {model.name!r} has no pruning to strip (no PruneLowMagnitude layers). "
+            "Pass the model returned by tfopt.pruning.prune_low_magnitude(...). "
+            f"Received: model={model.name!r}"
+        )
+    if not _is_graph_model(model):
+        raise ValueError(
+            _subclassed_message(model).replace("prune_low_magnitude", "strip_pruning")
+        )
+    return _strip_model(model)

@@ -1,0 +1,126 @@
+"""Callbacks: `UpdatePruningStep` (required to train) and `PruningSummaries` (TensorBoard)."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+
+from tfopt.pruning.pruning_wrapper import PruneLowMagnitude
+
+
+def collect_pruning_layers(model) -> list[PruneLowMagnitude]:
+    """Every `PruneLowMagnitude` in `model`, nested models (and a Distiller's student) included.
+
+    Args:
+        model: a Keras model or layer.
+
+    Returns:
+        The wrappers, in layer order.
+    """
+    found, seen = [], set()
+
+    def visit(layer):
+        if id(layer) in seen:
+            return
+        seen.add(id(layer))
+        if isinstance(layer, PruneLowMagnitude):
+            found.append(layer)
+            return
+        for child in layer._flatten_layers(include_self=False, recursive=False):
+            visit(child)
+
+    visit(model)
+    return found
+
+
+class UpdatePruningStep(keras.callbacks.Callback):
+    """Starts the pruning step at 0 when training begins; required to train a pruning model.
+
+    The step then advances inside the training step itself (once per batch),
+    so it stays right with `steps_per_execution > 1` and on every replica.
+    At the end of each epoch the masks are applied once more.
+
+    Example:
+
+    ```python
+    model.fit(x, y, callbacks=[tfopt.pruning.UpdatePruningStep()])
+    ```
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._layers: list[PruneLowMagnitude] = []
+
+    def on_train_begin(self, logs=None):
+        self._layers = collect_pruning_layers(self.model)
+        for layer in self._layers:
+            if int(layer.pruning_step.numpy()) == -1:
+                layer.pruning_step.assign(0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for layer in self._layers:
+            layer.apply_masks()
+
+
+class PruningSummaries(keras.callbacks.Callback):
+    """Writes each pruned weight's sparsity and the schedule's target to TensorBoard.
+
+    Scalars go to `<log_dir>/metrics` at the start of every epoch and at the
+    end of training, at the optimizer's iteration count.
+
+    Example:
+
+    ```python
+    model.fit(x, y, callbacks=[tfopt.pruning.UpdatePruningStep(),
+                               tfopt.pruning.PruningSummaries(log_dir="logs")])
+    ```
+
+    Args:
+        log_dir: directory of the TensorBoard logs.
+        update_freq: "epoch" (the only supported value, as in tfmot).
+            Defaults to `"epoch"`.
+
+    Raises:
+        ValueError: an empty or non-string `log_dir`, or another `update_freq`.
+    """
+
+    def __init__(self, log_dir: str, update_freq: str = "epoch"):
+        super().__init__()
+        if not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir):
+            raise ValueError(
+                f"Argument `log_dir` must be a non-empty path. Received: log_dir={log_dir!r}"
+            )
+        if update_freq != "epoch":
+            raise ValueError(
+                f'Argument `update_freq` must be "epoch". Received: update_freq={update_freq!r}'
+            )
+        self.log_dir = str(log_dir)
+        self.update_freq = update_freq
+        self._writer = None
+
+    def _write(self):
+        import tensorflow as tf
+
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "metrics"))
+        step = int(self.model.optimizer.iterations.numpy())
+        with self._writer.as_default():
+            for layer in collect_pruning_layers(self.model):
+                pruning_step = max(int(layer.pruning_step.numpy()), 0)
+                _, target = layer.pruning_schedule(pruning_step)
+                tf.summary.scalar(f"{layer.name}/target_sparsity", float(target), step=step)
+                for weight, mask in layer.pruning_vars():
+                    sparsity = 1.0 - float(np.mean(mask.numpy()))
+                    tf.summary.scalar(f"{layer.name}/{weight.name}/sparsity", sparsity, step=step)
+        self._writer.flush()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._write()
+
+    def on_train_end(self, logs=None):
+        self._write()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

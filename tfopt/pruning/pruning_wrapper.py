@@ -1,0 +1,299 @@
+"""`PruneLowMagnitude`: the Keras 3 wrapper that prunes a layer's weights during training."""
+
+from __future__ import annotations
+
+import numbers
+
+import keras
+import numpy as np
+from keras import ops
+
+from tfopt.pruning import masks as _masks
+from tfopt.pruning import prune_registry
+from tfopt.pruning.pruning_schedule import PruningSchedule, as_schedule
+
+_CALLBACK_MESSAGE = (
+    "PruneLowMagnitude needs the UpdatePruningStep callback during training, which sets "
+    "the pruning step. Add it to fit: model.fit(..., "
+    "callbacks=[tfopt.pruning.UpdatePruningStep()])."
+)
+MASK_TYPES = ("magnitude", "random")
+
+
+class _MaskConstraint(keras.constraints.Constraint):
+    """Keeps pruned weights at exactly zero after every optimizer update.
+
+    Keras optimizers apply `variable.constraint` after each update, on every
+    replica; the user's own constraint, if any, runs first.
+    """
+
+    def __init__(self, mask, previous=None):
+        self.mask = mask
+        self.previous = previous
+
+    def __call__(self, w):
+        if self.previous is not None:
+            w = self.previous(w)
+        return ops.multiply(w, ops.cast(self.mask, w.dtype))
+
+
+def _check_block_size(block_size) -> tuple[int, int]:
+    try:
+        values = tuple(block_size)
+    except TypeError:
+        values = ()
+    if len(values) != 2 or not all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in values
+    ):
+        raise ValueError(
+            "Argument `block_size` must be a pair of ints >= 1, e.g. (1, 1) or (4, 1). "
+            f"Received: block_size={block_size!r}"
+        )
+    return int(values[0]), int(values[1])
+
+
+def _check_m_by_n(m_by_n) -> tuple[int, int] | None:
+    if m_by_n is None:
+        return None
+    try:
+        values = tuple(m_by_n)
+    except TypeError:
+        values = ()
+    if len(values) != 2 or not all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values
+    ):
+        raise ValueError(
+            "Argument `sparsity_m_by_n` must be a pair of ints (m, n), e.g. (2, 4). "
+            f"Received: sparsity_m_by_n={m_by_n!r}"
+        )
+    m, n = int(values[0]), int(values[1])
+    if not 0 < m < n:
+        raise ValueError(
+            "Argument `sparsity_m_by_n` must be (m, n) with 0 < m < n (m zeros in every n "
+            f"weights), e.g. (2, 4). Received: sparsity_m_by_n={m_by_n!r}"
+        )
+    return m, n
+
+
+def _in_replica_of_strategy() -> bool:
+    """True inside `strategy.run` of a real distribution strategy (e.g. MirroredStrategy)."""
+    import tensorflow as tf
+
+    return tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context()
+
+
+@keras.saving.register_keras_serializable(package="tfopt")
+class PruneLowMagnitude(keras.layers.Wrapper):
+    """Wraps a layer and prunes its weights by magnitude as training runs.
+
+    Use `prune_low_magnitude` to wrap layers or whole models. At every step the
+    schedule says to prune, the mask of each prunable weight is recomputed
+    (magnitude, block-pooled magnitude, m:n or random) and the pruned weights
+    are set to zero; they stay exactly zero after every optimizer update.
+    Training needs the `UpdatePruningStep` callback.
+
+    Example:
+
+    ```python
+    layer = tfopt.pruning.PruneLowMagnitude(
+        keras.layers.Dense(10), tfopt.pruning.ConstantSparsity(0.8, begin_step=0)
+    )
+    ```
+
+    Args:
+        layer: the Keras layer to prune.
+        pruning_schedule: a `PruningSchedule` (or a tfmot schedule). Defaults
+            to `None` (tfmot's default, `ConstantSparsity(0.5, begin_step=0)`).
+        block_size: (rows, cols) of the blocks pruned together in rank-2
+            weights. Defaults to `(1, 1)`.
+        block_pooling_type: "AVG" or "MAX", how a block's magnitude is pooled.
+            Defaults to `"AVG"`.
+        sparsity_m_by_n: `(m, n)` to zero m weights in every n along the
+            input-channel axis (e.g. `(2, 4)`); the schedule then only says
+            when. Defaults to `None`.
+        mask_type: "magnitude" or "random" (a baseline for studies: positions
+            ranked by fixed random scores). Defaults to `"magnitude"`.
+        seed: seed of the random scores. Defaults to `None`.
+        **kwargs: base layer arguments (`name`, ...).
+
+    Raises:
+        ValueError: a bad argument, an already-pruned layer, a layer tfopt
+            does not know how to prune, or a block / m:n shape the weight
+            cannot take.
+        TypeError: `layer` is not a Keras layer.
+    """
+
+    def __init__(
+        self,
+        layer: keras.layers.Layer,
+        pruning_schedule: PruningSchedule | None = None,
+        block_size: tuple[int, int] = (1, 1),
+        block_pooling_type: str = "AVG",
+        sparsity_m_by_n: tuple[int, int] | None = None,
+        mask_type: str = "magnitude",
+        seed: int | None = None,
+        **kwargs,
+    ):
+        if not isinstance(layer, keras.layers.Layer):
+            raise TypeError(
+                f"Argument `layer` must be a keras.layers.Layer. Received: layer={layer!r}"
+            )
+        if isinstance(layer, PruneLowMagnitude):
+            raise ValueError(
+                f"Layer {layer.name!r} is already pruned (a PruneLowMagnitude); wrap each "
+                "layer once. Received: layer=PruneLowMagnitude(...)"
+            )
+        if not prune_registry.is_known(layer) and (not layer.built or layer.weights):
+            raise ValueError(
+                f"Layer {layer.name!r} of class {type(layer).__name__} is not supported for "
+                "pruning: tfopt does not know which of its weights to prune. Make it a "
+                "tfopt.pruning.PrunableLayer (implement get_prunable_weights()), or leave "
+                f"it dense with prune_low_magnitude(..., leave_dense=[{layer.name!r}])."
+            )
+        if isinstance(pruning_schedule, dict):
+            pruning_schedule = keras.saving.deserialize_keras_object(pruning_schedule)
+        self.pruning_schedule = as_schedule(pruning_schedule)
+        self.block_size = _check_block_size(block_size)
+        if block_pooling_type not in ("AVG", "MAX"):
+            raise ValueError(
+                'Argument `block_pooling_type` must be "AVG" or "MAX". '
+                f"Received: block_pooling_type={block_pooling_type!r}"
+            )
+        self.block_pooling_type = block_pooling_type
+        self.sparsity_m_by_n = _check_m_by_n(sparsity_m_by_n)
+        if self.sparsity_m_by_n and self.block_size != (1, 1):
+            raise ValueError(
+                "Use either `block_size` or `sparsity_m_by_n`, not both. Received: "
+                f"block_size={block_size!r}, sparsity_m_by_n={sparsity_m_by_n!r}"
+            )
+        if mask_type not in MASK_TYPES:
+            raise ValueError(
+                f"Argument `mask_type` must be one of {MASK_TYPES}. Received: "
+                f"mask_type={mask_type!r}"
+            )
+        self.mask_type = mask_type
+        self.seed = seed
+        kwargs.setdefault("name", f"prune_low_magnitude_{layer.name}")
+        super().__init__(layer, **kwargs)
+
+    def build(self, input_shape=None):
+        if not self.layer.built:
+            self.layer.build(input_shape)
+        pairs = prune_registry.prunable_weights(self.layer)
+        for weight, axis in pairs:
+            self._check_weight_fits(weight, axis)
+        self._prunable = [w for w, _ in pairs]
+        self._axes = [axis for _, axis in pairs]
+        rng = np.random.default_rng(self.seed)
+        masks, scores = [], []
+        for weight in self._prunable:
+            masks.append(self._state(np.ones(weight.shape), weight.dtype, f"{weight.name}_mask"))
+            if self.mask_type == "random":
+                scores.append(
+                    self._state(rng.random(weight.shape), "float32", f"{weight.name}_score")
+                )
+        self.masks = masks
+        self.scores = scores
+        self.pruning_step = self._state(np.array(-1), "int64", "pruning_step")
+        for weight, mask in zip(self._prunable, self.masks):
+            if not isinstance(weight.constraint, _MaskConstraint):
+                weight.constraint = _MaskConstraint(mask, weight.constraint)
+        self.built = True
+
+    @staticmethod
+    def _state(value, dtype, name):
+        # One copy per replica, updated locally (no cross-replica sync inside the
+        # training step); every replica computes the same value from the same
+        # mirrored weights. Reads outside replicas and saving use the first one.
+        return keras.Variable(
+            np.asarray(value),
+            dtype=dtype,
+            trainable=False,
+            synchronization="on_read",
+            aggregation="only_first_replica",
+            name=name,
+        )
+
+    def _check_weight_fits(self, weight, axis):
+        shape = tuple(int(d) for d in weight.shape)
+        where = f"weight {weight.name!r} of layer {self.layer.name!r} has shape {shape}"
+        too_small = len(shape) != 2 or any(s < b for s, b in zip(shape, self.block_size))
+        if self.block_size != (1, 1) and too_small:
+            raise ValueError(
+                f"Argument `block_size` does not fit: {where}; blocks need a rank-2 "
+                "weight at least as large as the block. Use block_size=(1, 1) for this "
+                f"layer. Received: block_size={self.block_size}"
+            )
+        if self.sparsity_m_by_n and len(shape) < 1:
+            raise ValueError(f"Argument `sparsity_m_by_n` does not fit: {where}.")
+
+    @property
+    def pruned_weights(self) -> list:
+        """The wrapped layer's variables that are pruned."""
+        return list(getattr(self, "_prunable", []))
+
+    def pruning_vars(self) -> list[tuple]:
+        """(weight, mask) pairs."""
+        return list(zip(self.pruned_weights, self.masks))
+
+    def _new_mask(self, index, weight, sparsity):
+        if self.sparsity_m_by_n:
+            m, n = self.sparsity_m_by_n
+            return _masks.m_by_n_mask(weight, m, n, self._axes[index])
+        source = self.scores[index] if self.mask_type == "random" else weight
+        if self.block_size != (1, 1):
+            mask = _masks.block_mask(source, sparsity, self.block_size, self.block_pooling_type)
+        else:
+            mask = _masks.magnitude_mask(ops.convert_to_tensor(source), sparsity)
+        return ops.cast(mask, weight.dtype)
+
+    def _training_update(self):
+        import tensorflow as tf
+
+        self.pruning_step.assign_add(1)
+        step = ops.convert_to_tensor(self.pruning_step)
+        check = tf.debugging.assert_greater_equal(
+            step, tf.constant(1, tf.int64), message=_CALLBACK_MESSAGE
+        )
+        with tf.control_dependencies([check]):
+            should_prune, sparsity = self.pruning_schedule(step)
+        mask_weights = not _in_replica_of_strategy()
+
+        def update():
+            for index, (weight, mask) in enumerate(zip(self._prunable, self.masks)):
+                new_mask = self._new_mask(index, ops.convert_to_tensor(weight), sparsity)
+                mask.assign(new_mask)
+                if mask_weights:  # in replicas the optimizer's constraint masks them
+                    weight.assign(ops.multiply(weight, new_mask))
+            return tf.constant(True)
+
+        tf.cond(ops.cast(should_prune, "bool"), update, lambda: tf.constant(False))
+
+    def call(self, inputs, *args, training=None, **kwargs):
+        if training is True and self._prunable:
+            self._training_update()
+        return self.layer(inputs, *args, **kwargs)
+
+    def apply_masks(self):
+        """Sets `weight = weight * mask` for every pruned weight (outside training)."""
+        for weight, mask in zip(self._prunable, self.masks):
+            weight.assign(ops.multiply(weight, ops.cast(mask, weight.dtype)))
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None) -> PruneLowMagnitude:
+        # keras.layers.Wrapper.from_config pops "layer"; leave the caller's dict intact.
+        return super().from_config(dict(config), custom_objects=custom_objects)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "pruning_schedule": keras.saving.serialize_keras_object(self.pruning_schedule),
+                "block_size": list(self.block_size),
+                "block_pooling_type": self.block_pooling_type,
+                "sparsity_m_by_n": (list(self.sparsity_m_by_n) if self.sparsity_m_by_n else None),
+                "mask_type": self.mask_type,
+                "seed": self.seed,
+            }
+        )
+        return config

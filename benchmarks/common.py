@@ -212,21 +212,21 @@ def tflite_figures(path, quick: bool = False, num_threads: int = 1) -> dict:
     return {"bytes": raw, "gzip_bytes": zipped, "latency_ms": latency.median_ms}
 
 
-def interleaved_latency(paths: dict, quick: bool = False, rounds: int = 3) -> dict:
+def interleaved_latency(paths: dict, quick: bool = False, rounds: int = 5) -> dict:
     """LiteRT latency of several files, measured in interleaved rounds (batch 1, 1 thread).
 
     Each round times every file once (`latency_runs(quick) // rounds` calls after
-    `LATENCY_WARMUP` untimed ones); a file's figure is the median of its round
-    medians, so a burst of load on a shared machine hits all files alike and
-    the ratios between them stay fair.
+    `LATENCY_WARMUP` untimed ones) and takes the median call. A file's figure is
+    its fastest round: on a shared machine a burst of other load slows some
+    rounds, and interleaving makes such bursts hit all files alike.
 
     Args:
         paths: {name: .tflite path}.
         quick: fewer timed calls. Defaults to `False`.
-        rounds: rounds over all files. Defaults to `3`.
+        rounds: rounds over all files. Defaults to `5`.
 
     Returns:
-        {name: median latency in ms}.
+        {name: latency in ms (the lowest of the round medians)}.
     """
     from tfopt.export import benchmark_latency
 
@@ -236,7 +236,7 @@ def interleaved_latency(paths: dict, quick: bool = False, rounds: int = 3) -> di
         for name, path in paths.items():
             result = benchmark_latency(path, num_threads=1, warmup=LATENCY_WARMUP, runs=runs)
             medians[name].append(result.median_ms)
-    return {name: float(np.median(values)) for name, values in medians.items()}
+    return {name: float(min(values)) for name, values in medians.items()}
 
 
 def tflite_accuracy(path, x: np.ndarray, y: np.ndarray, batch_size: int = 128) -> float:

@@ -271,7 +271,7 @@ def render_header(command: str) -> str:
         "with the same data (scikit-learn digits, 1,438 train / 359 test), architecture, "
         "seed and training budget (benchmarks/common.py). Accuracy is of the exported "
         ".tflite run in LiteRT on the test split. Latency is LiteRT at batch 1 on 1 thread "
-        "(median); compare latency and epoch times as ratios measured within one process, "
+        "(median call); compare latency and epoch times as ratios measured within one process, "
         "not as absolute figures. Peak RSS is the process's maximum resident memory.",
         "",
     ]

@@ -171,7 +171,8 @@ def render(tfopt_rows: list[dict], tfmot_rows: list[dict]) -> str:
         f"Exported models. Test accuracy: the .tflite file run in LiteRT on the 359 test "
         f"digits, mean (and range) over {common.fmt(n_seeds)} training seed(s), and its mean "
         "change from the same seed's float32 file in points. Sizes, latency (batch 1, 1 "
-        "thread, median of 3 interleaved rounds) and conversion time: first seed's files.",
+        "thread; median call of the fastest of 5 interleaved rounds) and conversion time: "
+        "first seed's files.",
         "",
         common.markdown_table(
             exports,

@@ -16,6 +16,7 @@ _SUBMODULES = (
     "datasets",
     "export",
     "pruning",
+    "quantization",
 )
 
 __all__ = ["__version__", *_SUBMODULES]

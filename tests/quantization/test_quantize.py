@@ -1,0 +1,130 @@
+import keras
+import numpy as np
+import pytest
+
+from tfopt import quantization as tq
+
+L = keras.layers
+
+
+def _by_name(model):
+    return {layer.name: layer for layer in model.layers}
+
+
+def test_structure_of_quantized_cnn(float_cnn):
+    qat = tq.quantize_model(float_cnn)
+    layers = _by_name(qat)
+    kinds = [type(layer).__name__ for layer in qat.layers]
+    assert kinds.count("QuantizeLayer") == 1  # the input is quantized once
+    assert "BatchNormalization" not in kinds  # folded into the conv
+    conv = layers["quant_conv"]
+    assert conv.batchnorm is not None
+    assert conv._output_quantizers == []  # ReLU follows: no fake-quant between them
+    assert len(layers["quant_relu"]._output_quantizers) == 1
+    assert layers["quant_dw"]._output_quantizers == []
+    # Both Concatenate inputs share the concat's scale: no quantizer of their own.
+    assert layers["quant_left"]._output_quantizers == []
+    assert layers["quant_right"]._output_quantizers == []
+    assert len(layers["quant_concat"]._output_quantizers) == 1
+    # Per-channel conv / depthwise weights, per-tensor Dense weights ("tflite" preset).
+    assert conv._weight_quantizers[0][1].per_axis
+    assert layers["quant_dw"]._weight_vars[0]["min"].shape == (8,)
+    assert not layers["quant_logits"]._weight_quantizers[0][1].per_axis
+    assert isinstance(layers["maxpool"], L.MaxPooling2D)  # passthrough, same scale
+
+
+def test_original_model_untouched(float_cnn, data):
+    before = [w.copy() for w in float_cnn.get_weights()]
+    qat = tq.quantize_model(float_cnn)
+    qat(data.x_test[:8], training=True)
+    for a, b in zip(before, float_cnn.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_qat_model_tracks_float_model(float_cnn, data):
+    """With ranges observed, the 8-bit QAT model computes nearly what the float model does."""
+    qat = tq.quantize_model(float_cnn)
+    for start in range(0, 512, 64):  # observe ranges; BN moving stats move a little
+        qat(data.x_train[start : start + 64], training=True)
+    ref = float_cnn.predict(data.x_test, verbose=0)
+    got = qat.predict(data.x_test, verbose=0)
+    # 8-bit rounding through 6 quantized layers: argmax agreement, not bit equality.
+    assert np.mean(ref.argmax(1) == got.argmax(1)) >= 0.95
+
+
+def test_sequential_and_tensorrt_preset():
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            L.Dense(8, activation="relu", name="hidden"),
+            L.Dense(3, activation="softmax", name="probs"),
+        ]
+    )
+    qat = tq.quantize_model(model, config="tensorrt")
+    dense = _by_name(qat)["quant_hidden"]
+    assert dense._weight_quantizers[0][1].per_axis  # per-channel Dense under "tensorrt"
+    out = _by_name(qat)["quant_probs"]
+    assert out._pre_quantizer is not None  # softmax: quantized before and after
+    assert out._output_quantizers[0].symmetric
+
+
+def test_quantize_twice_raises(float_cnn):
+    qat = tq.quantize_model(float_cnn)
+    with pytest.raises(ValueError, match="already quantized"):
+        tq.quantize_model(qat)
+
+
+def test_unsupported_layer_names_it_and_shows_how_to_leave_it_float():
+    inp = keras.Input((4, 3))
+    x = L.LSTM(4, name="my_lstm")(inp)
+    model = keras.Model(inp, L.Dense(2)(x))
+    with pytest.raises(ValueError, match=r"'my_lstm' \(LSTM\) is not supported") as err:
+        tq.quantize_model(model)
+    assert "quantize_annotate_layer" in str(err.value)
+
+
+def test_subclassed_and_unbuilt_and_wrong_types():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.d = L.Dense(2)
+
+        def call(self, x):
+            return self.d(x)
+
+    net = Net()
+    net(np.zeros((1, 3), np.float32))
+    with pytest.raises(TypeError, match="subclassed model"):
+        tq.quantize_model(net)
+    with pytest.raises(ValueError, match="no input shape"):
+        tq.quantize_model(keras.Sequential([L.Dense(2)]))
+    with pytest.raises(TypeError, match="Received: to_quantize of type Dense"):
+        tq.quantize_model(L.Dense(2))
+
+
+def test_bn_folding_matches_float_bn_at_inference():
+    """Folded conv+BN with 8-bit weights equals conv -> BN in float up to weight rounding."""
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((6, 6, 2))
+    x = L.Conv2D(4, 3, use_bias=True, name="conv")(inp)
+    x = L.BatchNormalization()(x)
+    model = keras.Model(inp, L.ReLU(name="relu")(x))
+    bn = model.layers[2]
+    bn.set_weights(
+        [
+            np.array(w, np.float32)
+            for w in ([1.5, 0.5, 2, 1], [0.1, -0.2, 0, 0.3], [0.2, -0.1, 0.05, 0], [4, 0.25, 1, 9])
+        ]
+    )
+    qat = tq.quantize_model(model)
+    wrapper = _by_name(qat)["quant_conv"]
+    wrapper.bn_frozen.assign(1.0)  # keep the moving statistics as set
+    x = np.random.default_rng(0).normal(size=(16, 6, 6, 2)).astype(np.float32)
+    qat(x, training=True)
+    np.testing.assert_array_equal(wrapper.batchnorm.moving_variance.numpy(), [4, 0.25, 1, 9])
+    got = np.asarray(qat(x, training=False))
+    ref = np.asarray(model(x, training=False))
+    # Error sources: 8-bit weights (relative 1/254 of each channel's max) and the
+    # output's 8-bit step; both bound the error by a few output steps.
+    step = float(_by_name(qat)["quant_relu"]._output_vars[0]["max"].numpy()) / 255
+    assert np.abs(got - ref).max() < 4 * step

@@ -1,0 +1,72 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfopt.quantization import LastValueQuantizer, MovingAverageQuantizer
+
+
+class _Holder(keras.layers.Layer):
+    pass
+
+
+def _vars(quantizer, shape):
+    holder = _Holder()
+    return quantizer.build(shape, "w", holder)
+
+
+ON, OFF = tf.constant(1.0), tf.constant(0.0)
+
+
+@pytest.mark.parametrize(
+    "quantizer",
+    [
+        LastValueQuantizer(4, per_axis=True),
+        MovingAverageQuantizer(8, symmetric=True, ema_decay=0.9),
+    ],
+)
+def test_round_trip(quantizer):
+    config = keras.saving.serialize_keras_object(quantizer)
+    assert keras.saving.deserialize_keras_object(config) == quantizer
+
+
+def test_last_value_per_channel_symmetric_ranges():
+    w = np.array([[0.5, -2.0], [-1.0, 1.0]], np.float32)
+    q = LastValueQuantizer(8, per_axis=True, symmetric=True, narrow_range=True)
+    v = _vars(q, w.shape)
+    out = q(tf.constant(w), True, v, ON, OFF).numpy()
+    np.testing.assert_array_equal(v["max"].numpy(), [1.0, 2.0])
+    np.testing.assert_array_equal(v["min"].numpy(), [-1.0, -2.0])
+    # Narrow range 8 bits: step = max / 127 per channel, so each value is on that grid.
+    steps = out / (np.array([1.0, 2.0]) / 127)
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-4)
+    assert np.abs(out - w).max() <= 2.0 / 127 / 2 + 1e-7
+
+
+def test_moving_average_first_batch_then_ema_then_frozen():
+    q = MovingAverageQuantizer(8, ema_decay=0.5)
+    v = _vars(q, ())
+    q(tf.constant([-1.0, 3.0]), True, v, ON, OFF)
+    assert (v["min"].numpy(), v["max"].numpy(), v["count"].numpy()) == (-1.0, 3.0, 1.0)
+    q(tf.constant([1.0, 5.0]), True, v, ON, OFF)  # min clipped to 0 -> EMA 0.5*-1 + 0.5*0
+    assert (v["min"].numpy(), v["max"].numpy(), v["count"].numpy()) == (-0.5, 4.0, 2.0)
+    q(tf.constant([-9.0, 9.0]), True, v, ON, ON)  # frozen: no change
+    assert (v["min"].numpy(), v["max"].numpy(), v["count"].numpy()) == (-0.5, 4.0, 2.0)
+
+
+def test_inactive_is_identity_but_observes():
+    q = MovingAverageQuantizer(8)
+    v = _vars(q, ())
+    x = tf.constant([0.123, 0.777, -0.3])
+    out = q(x, True, v, OFF, OFF)
+    np.testing.assert_array_equal(out.numpy(), x.numpy())
+    assert v["count"].numpy() == 1.0
+    quantized = q(x, False, v, ON, OFF).numpy()
+    assert not np.array_equal(quantized, x.numpy())
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="num_bits=9"):
+        LastValueQuantizer(9)
+    with pytest.raises(ValueError, match="per_axis=True"):
+        MovingAverageQuantizer(per_axis=True)

@@ -1,0 +1,229 @@
+"""Rebuilds a functional graph with fake quantization: BN folding, ReLU fusing, wrappers."""
+
+from __future__ import annotations
+
+import keras
+
+from tfopt.quantization import registry
+from tfopt.quantization.annotate import QuantizeAnnotate
+from tfopt.quantization.config import QuantizationConfig
+from tfopt.quantization.quantize_config import LayerQuantizeConfig
+from tfopt.quantization.quantize_wrapper import QuantizeLayer, QuantizeWrapper
+
+# States of a tensor in the rebuilt graph.
+_FLOAT, _QUANT, _PENDING = "float", "quantized", "pending-activation"
+
+
+def _clone(layer):
+    return layer.__class__.from_config(layer.get_config())
+
+
+def _unsupported_error(layer) -> ValueError:
+    name, cls = layer.name, type(layer).__name__
+    return ValueError(
+        f"Layer {name!r} ({cls}) is not supported by QAT: tfopt does not know where the int8 "
+        "kernels want its fake-quantization. Leave it in float by annotating only the other "
+        "layers, e.g.\n"
+        "    annotated = keras.models.clone_model(model, clone_function=lambda layer: layer if "
+        f"layer.name == {name!r} else tfopt.quantization.quantize_annotate_layer(layer))\n"
+        "    qat_model = tfopt.quantization.quantize_apply(annotated)\n"
+        f"or give it a QuantizeConfig: quantize_annotate_layer(layer, quantize_config=...).\n"
+        f"Built-in layers handled: {', '.join(registry.supported_layers())}."
+    )
+
+
+class _Planner:
+    """Walks the graph once to decide, per layer, what QAT does with it."""
+
+    def __init__(self, model, annotated_only: bool):
+        self.model = model
+        self.nodes = []
+        for depth in sorted(model._nodes_by_depth, reverse=True):
+            for node in model._nodes_by_depth[depth]:
+                if node.operation is not None and not node.is_input:
+                    self.nodes.append(node)
+        self.consumers: dict[int, list] = {}
+        for node in self.nodes:
+            for t in node.input_tensors:
+                self.consumers.setdefault(id(t), []).append(node)
+        for out in model.outputs:
+            self.consumers.setdefault(id(out), []).append(None)  # a model output
+        self.annotated_only = annotated_only
+        self.entries = {}  # id(layer) -> (inner layer, quantize, custom QuantizeConfig)
+        seen = set()
+        for node in self.nodes:
+            layer = node.operation
+            if id(layer) in seen:
+                raise ValueError(
+                    f"Layer {layer.name!r} is called more than once in model {model.name!r}. "
+                    "QAT needs one set of ranges per call: give each call its own layer."
+                )
+            seen.add(id(layer))
+            self.entries[id(layer)] = self._entry(layer)
+        self.folded = {}  # id(bn node) -> producing node
+        for node in self.nodes:
+            self._plan_fold(node)
+
+    def _entry(self, layer):
+        if isinstance(layer, QuantizeAnnotate):
+            inner, custom = layer.layer, layer.quantize_config
+            quantize = True
+        else:
+            inner, custom, quantize = layer, None, not self.annotated_only
+        if isinstance(inner, keras.Model):
+            raise ValueError(
+                f"Layer {inner.name!r} is a nested model. Quantize a flat model: rebuild it "
+                "so its layers are called directly, or quantize the nested model on its own."
+            )
+        spec = registry.spec_for(inner)
+        if quantize and custom is None and spec is None:
+            raise _unsupported_error(inner)
+        return inner, quantize and (custom is not None or spec is not None), custom
+
+    def spec(self, node):
+        inner, quantize, custom = self.entries[id(node.operation)]
+        if not quantize or custom is not None:
+            return None
+        return registry.spec_for(inner)
+
+    def single_consumer(self, node):
+        outs = node.outputs
+        if len(outs) != 1:
+            return None
+        users = self.consumers.get(id(outs[0]), [])
+        return users[0] if len(users) == 1 else None
+
+    def _plan_fold(self, node):
+        spec = self.spec(node)
+        if spec is None or spec.kind != "weighted":
+            return
+        layer = self.entries[id(node.operation)][0]
+        if registry.activation_name(getattr(layer, "activation", None)) != "linear":
+            return
+        user = self.single_consumer(node)
+        if user is None:
+            return
+        user_spec = self.spec(user)
+        if user_spec is None or user_spec.kind != "batchnorm":
+            return
+        bn = self.entries[id(user.operation)][0]
+        rank = len(node.outputs[0].shape)
+        if (
+            bn.axis not in (-1, rank - 1)
+            or getattr(layer, "data_format", None) == "channels_first"
+        ):
+            return
+        self.folded[id(user)] = node
+
+    def output_absorbed(self, node, kind):
+        """True when the consumer quantizes this node's output for it.
+
+        A weighted op's (possibly BN-folded) output feeding exactly one fusable
+        ReLU/ReLU6 is quantized by the activation; any quantized output feeding
+        only a Concatenate is quantized by the concat (one shared scale).
+        """
+        tail = node
+        user = self.single_consumer(node)
+        if user is not None and id(user) in self.folded:
+            tail = user
+            user = self.single_consumer(tail)
+        if user is None:
+            return False
+        spec = self.spec(user)
+        if spec is None:
+            return False
+        if spec.kind == "concat":
+            return True
+        return spec.kind == "activation" and kind == "weighted"
+
+    def bn_of(self, node):
+        user = self.single_consumer(node)
+        if user is not None and self.folded.get(id(user)) is node:
+            return user
+        return None
+
+
+def transform(model: keras.Model, config: QuantizationConfig, annotated_only: bool):
+    """The QAT model of a functional `model` (layers cloned; `model` is left as it was)."""
+    plan = _Planner(model, annotated_only)
+    values: dict[int, tuple] = {}  # id(old tensor) -> (new tensor, state)
+    new_inputs = []
+    for t in model.inputs:
+        history = getattr(t, "_keras_history", None)
+        name = history.operation.name if history else t.name
+        new = keras.Input(shape=t.shape[1:], dtype=t.dtype, name=name)
+        new_inputs.append(new)
+        values[id(t)] = (new, _FLOAT)
+    quantized_cache: dict[int, object] = {}
+    weight_copies = []
+
+    def quantized(old):
+        new, state = values[id(old)]
+        if state != _FLOAT:
+            return new
+        if id(old) not in quantized_cache:
+            layer = QuantizeLayer(
+                LayerQuantizeConfig(config=config).activation_quantizer(),
+                name=f"quantize_{old.name}".replace("/", "_"),
+            )
+            quantized_cache[id(old)] = layer(new)
+        return quantized_cache[id(old)]
+
+    for node in plan.nodes:
+        if id(node) in plan.folded:  # a BatchNormalization folded into its producer
+            producer_out = node.input_tensors[0]
+            values[id(node.outputs[0])] = values[id(producer_out)]
+            continue
+        inner, quantize, custom = plan.entries[id(node.operation)]
+        spec = plan.spec(node)
+        args_map = {}
+        if quantize and not (spec is not None and spec.kind == "passthrough"):
+            for t in node.input_tensors:
+                if values[id(t)][1] == _PENDING and spec.kind in ("activation", "concat"):
+                    args_map[id(t)] = values[id(t)][0]
+                else:
+                    args_map[id(t)] = quantized(t)
+        else:
+            for t in node.input_tensors:
+                args_map[id(t)] = values[id(t)][0]
+        args, kwargs = node.arguments.fill_in(args_map)
+        clone = _clone(inner)
+        if custom is not None:
+            layer = QuantizeWrapper(clone, custom)
+            state = _QUANT if custom.get_output_quantizers(clone) else _FLOAT
+            bn = None
+        elif not quantize:
+            layer, state, bn = clone, _FLOAT, None
+        elif spec.kind == "passthrough":
+            layer, bn = clone, None
+            states = {values[id(t)][1] for t in node.input_tensors}
+            state = _QUANT if states == {_QUANT} else _FLOAT
+        else:
+            bn_node = plan.bn_of(node) if spec.kind == "weighted" else None
+            bn = _clone(bn_node.operation if bn_node else None) if bn_node else None
+            pending = plan.output_absorbed(node, spec.kind)
+            own_ok = registry.own_activation_fusable(inner)
+            qc = LayerQuantizeConfig(
+                weights=dict(spec.weights),
+                quantize_output=not pending,
+                quantize_pre_activation=spec.kind == "weighted" and not own_ok,
+                config=config,
+                dense=spec.dense,
+            )
+            layer = QuantizeWrapper(clone, qc, batchnorm=bn)
+            state = _PENDING if pending else _QUANT
+            if bn_node is not None:
+                bn = (bn, bn_node.operation)
+        outputs = layer(*args, **kwargs)
+        flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        for old, new in zip(node.outputs, flat):
+            values[id(old)] = (new, state)
+        weight_copies.append((clone, inner))
+        if bn is not None:
+            weight_copies.append(bn)
+    for clone, original in weight_copies:
+        clone.set_weights(original.get_weights())
+    outputs = [values[id(t)][0] for t in model.outputs]
+    outputs = outputs[0] if len(outputs) == 1 else outputs
+    inputs = new_inputs[0] if len(new_inputs) == 1 else new_inputs
+    return keras.Model(inputs, outputs, name=f"{model.name}_qat")

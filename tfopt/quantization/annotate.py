@@ -1,0 +1,63 @@
+"""QuantizeAnnotate: marks a layer for quantize_apply (partial QAT), otherwise transparent."""
+
+from __future__ import annotations
+
+import keras
+
+from tfopt.quantization.quantize_config import QuantizeConfig
+
+
+@keras.saving.register_keras_serializable(package="tfopt")
+class QuantizeAnnotate(keras.layers.Wrapper):
+    """Marks `layer` to be quantized by `quantize_apply`; computes exactly what `layer` does.
+
+    Example:
+
+    ```python
+    dense = tfopt.quantization.quantize_annotate_layer(keras.layers.Dense(10))
+    ```
+
+    Args:
+        layer: the layer to quantize.
+        quantize_config: a `QuantizeConfig` for layers the built-in table does not
+            know (or to override it). Defaults to `None` (the built-in table).
+        **kwargs: Layer arguments.
+    """
+
+    def __init__(self, layer, quantize_config=None, **kwargs):
+        if isinstance(quantize_config, dict):
+            quantize_config = keras.saving.deserialize_keras_object(quantize_config)
+        if quantize_config is not None and not isinstance(quantize_config, QuantizeConfig):
+            raise TypeError(
+                "Argument `quantize_config` must be None or a tfopt.quantization.QuantizeConfig. "
+                f"Received: quantize_config of type {type(quantize_config).__name__}"
+            )
+        kwargs.setdefault("name", f"quant_annotate_{layer.name}")
+        super().__init__(layer, **kwargs)
+        self.quantize_config = quantize_config
+
+    def build(self, input_shape=None):
+        if not self.layer.built:
+            self.layer.build(input_shape)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        return self.layer(inputs, training=training)
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config["quantize_config"] = (
+            None
+            if self.quantize_config is None
+            else keras.saving.serialize_keras_object(self.quantize_config)
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["layer"] = keras.saving.deserialize_keras_object(config["layer"])
+        return cls(**config)

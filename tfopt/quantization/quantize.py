@@ -1,0 +1,185 @@
+"""quantize_model, quantize_annotate_layer, quantize_annotate_model, quantize_apply."""
+
+from __future__ import annotations
+
+import keras
+
+from tfopt.quantization import _transform
+from tfopt.quantization.annotate import QuantizeAnnotate
+from tfopt.quantization.config import QuantizationConfig, resolve_config
+from tfopt.quantization.quantize_config import QuantizeConfig
+from tfopt.quantization.quantize_wrapper import QuantizeLayer, QuantizeWrapper
+
+
+def is_qat_model(model) -> bool:
+    """True when `model` holds fake-quantization layers made by tfopt.quantization."""
+    layers = getattr(model, "layers", None) or []
+    return any(isinstance(layer, (QuantizeWrapper, QuantizeLayer)) for layer in layers)
+
+
+def _as_functional(model, argument="to_quantize") -> keras.Model:
+    module = type(model).__module__ or ""
+    if module.startswith(("tf_keras", "tensorflow.python.keras", "keras.api._v2")):
+        raise TypeError(
+            f"Argument `{argument}` is a tf_keras (Keras 2) model. tfopt.quantization works on "
+            "Keras 3 models; for tf_keras use tensorflow_model_optimization directly."
+        )
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"Argument `{argument}` must be a Keras 3 Sequential or functional model. "
+            f"Received: {argument} of type {type(model).__name__}"
+        )
+    if is_qat_model(model):
+        raise ValueError(
+            f"Model {model.name!r} is already quantized (it holds QuantizeWrapper layers): "
+            "quantize the original float model once, not the QAT model again."
+        )
+    if isinstance(model, keras.Sequential):
+        try:
+            inputs = model.inputs
+        except (AttributeError, ValueError):
+            inputs = None
+        if not inputs:
+            raise ValueError(
+                f"Sequential model {model.name!r} has no input shape yet. Start it with "
+                "`keras.Input(shape=...)` or build it, e.g. `model.build((None, 28, 28, 1))`."
+            )
+        return keras.Model(model.inputs, model.outputs, name=model.name)
+    if not isinstance(model, keras.src.models.Functional):
+        raise TypeError(
+            f"Argument `{argument}` is a subclassed model ({type(model).__name__}) with no "
+            "functional graph, so QAT cannot see where the layers connect. Build it as a "
+            "functional or Sequential model (`keras.Model(inputs, outputs)`), or quantize its "
+            "layers inside `call` yourself with tfopt.quantization.QuantizeWrapper."
+        )
+    return model
+
+
+def quantize_model(to_quantize: keras.Model, config: QuantizationConfig | str | None = None):
+    """Makes a QAT model: every layer fake-quantized where the int8 runtimes quantize.
+
+    BatchNormalization is folded into the Conv/DepthwiseConv/Dense before it,
+    ReLU/ReLU6 are fused into the op before them, the input is quantized once.
+    The original model is left untouched (its layers are cloned with their weights).
+
+    Example:
+
+    ```python
+    qat = tfopt.quantization.quantize_model(model)            # the "tflite" preset
+    qat.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    qat.fit(x_train, y_train, epochs=2)
+    tfopt.export.to_tflite(qat, "model_int8.tflite")           # fully int8
+    ```
+
+    Args:
+        to_quantize: a built Keras 3 Sequential or functional model.
+        config: a `QuantizationConfig`, a preset name ("tflite", "tensorrt").
+            Defaults to `None` ("tflite").
+
+    Returns:
+        The QAT `keras.Model`.
+
+    Raises:
+        TypeError: not a Keras 3 Sequential/functional model (subclassed, tf_keras).
+        ValueError: an already quantized model, an unbuilt model, an unsupported layer.
+    """
+    config = resolve_config(config)
+    model = _as_functional(to_quantize)
+    return _transform.transform(model, config, annotated_only=False)
+
+
+def quantize_annotate_layer(to_annotate, quantize_config: QuantizeConfig | None = None):
+    """Marks one layer for quantization by `quantize_apply`.
+
+    Example:
+
+    ```python
+    model = keras.Sequential([keras.Input((64,)),
+                              tfopt.quantization.quantize_annotate_layer(keras.layers.Dense(32)),
+                              keras.layers.Dense(10)])                     # stays float
+    qat = tfopt.quantization.quantize_apply(model)
+    ```
+
+    Args:
+        to_annotate: a Keras 3 layer.
+        quantize_config: a `QuantizeConfig` for the layer. Defaults to `None`
+            (the built-in layer table).
+
+    Returns:
+        A `QuantizeAnnotate` wrapping the layer.
+
+    Raises:
+        TypeError: `to_annotate` is not a Keras 3 layer.
+    """
+    if isinstance(to_annotate, keras.Model) or not isinstance(to_annotate, keras.layers.Layer):
+        raise TypeError(
+            "Argument `to_annotate` must be a Keras 3 layer (use quantize_annotate_model for a "
+            f"model). Received: to_annotate of type {type(to_annotate).__name__}"
+        )
+    return QuantizeAnnotate(to_annotate, quantize_config=quantize_config)
+
+
+def quantize_annotate_model(to_annotate: keras.Model) -> keras.Model:
+    """Marks every layer of a model for quantization by `quantize_apply`.
+
+    Example:
+
+    ```python
+    qat = tfopt.quantization.quantize_apply(tfopt.quantization.quantize_annotate_model(model))
+    ```
+
+    Args:
+        to_annotate: a built Keras 3 Sequential or functional model.
+
+    Returns:
+        A functional model whose layers are `QuantizeAnnotate` wrappers (already
+        annotated layers keep their annotation).
+
+    Raises:
+        TypeError, ValueError: as `quantize_model`.
+    """
+    model = _as_functional(to_annotate, "to_annotate")
+
+    def annotate(layer):
+        if isinstance(layer, (QuantizeAnnotate, keras.layers.InputLayer)):
+            return layer
+        return QuantizeAnnotate(layer.__class__.from_config(layer.get_config()))
+
+    annotated = keras.models.clone_model(model, clone_function=annotate)
+    for new, old in zip(annotated.layers, model.layers):
+        new.set_weights(old.get_weights())
+    return annotated
+
+
+def quantize_apply(model: keras.Model, config: QuantizationConfig | str | None = None):
+    """Makes a QAT model in which only the annotated layers are quantized.
+
+    Unannotated layers stay float; the exporters put quantize/dequantize ops at
+    the boundaries.
+
+    Example:
+
+    ```python
+    qat = tfopt.quantization.quantize_apply(annotated_model, config="tflite")
+    ```
+
+    Args:
+        model: a Keras 3 model with `QuantizeAnnotate` layers.
+        config: a `QuantizationConfig` or preset name. Defaults to `None` ("tflite").
+
+    Returns:
+        The QAT `keras.Model`.
+
+    Raises:
+        TypeError, ValueError: as `quantize_model`; ValueError also when nothing
+            is annotated.
+    """
+    config = resolve_config(config)
+    functional = _as_functional(model, "model")
+    if not any(isinstance(layer, QuantizeAnnotate) for layer in functional.layers):
+        raise ValueError(
+            f"Model {functional.name!r} has no annotated layer, so quantize_apply would quantize "
+            "nothing. Annotate layers with quantize_annotate_layer, or call "
+            "quantize_model(model) to quantize all of them."
+        )
+    return _transform.transform(functional, config, annotated_only=True)

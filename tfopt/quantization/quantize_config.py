@@ -1,0 +1,155 @@
+"""QuantizeConfig: which weights and outputs of one layer are fake-quantized, and how."""
+
+from __future__ import annotations
+
+import keras
+
+from tfopt.quantization.config import QuantizationConfig
+from tfopt.quantization.quantizers import LastValueQuantizer, MovingAverageQuantizer
+
+# Where the output channels of a kernel sit, for per-channel ranges.
+LAYOUTS = ("last", "depthwise", "transpose", "tensor")
+
+
+class QuantizeConfig:
+    """Tells `QuantizeWrapper` how to quantize one layer (tfmot's interface, Keras 3).
+
+    Subclass it for a custom layer and pass it to `quantize_annotate_layer`.
+    `get_weights_and_quantizers` returns (variable, quantizer) pairs: the
+    wrapper substitutes the fake-quantized value for the variable while the
+    layer runs (so `set_quantize_weights` is optional here). Ranges are per
+    tensor unless the quantizer is `per_axis`, then per slice of the weight's
+    last axis (override `get_weight_layouts` for other layouts).
+
+    Example:
+
+    ```python
+    @keras.saving.register_keras_serializable()
+    class MyDenseConfig(tfopt.quantization.QuantizeConfig):
+        def get_weights_and_quantizers(self, layer):
+            return [(layer.kernel, tfopt.quantization.LastValueQuantizer(num_bits=4))]
+        def get_output_quantizers(self, layer):
+            return [tfopt.quantization.MovingAverageQuantizer()]
+        def get_config(self):
+            return {}
+    ```
+    """
+
+    def get_weights_and_quantizers(self, layer) -> list:
+        """(weight variable, Quantizer) pairs of `layer`."""
+        return []
+
+    def get_activations_and_quantizers(self, layer) -> list:
+        """Unused by tfopt (activations are quantized at the layer output)."""
+        return []
+
+    def set_quantize_weights(self, layer, quantize_weights) -> None:
+        """Optional: tfopt substitutes the quantized weights itself."""
+
+    def set_quantize_activations(self, layer, quantize_activations) -> None:
+        """Optional: tfopt quantizes activations at the layer output."""
+
+    def get_output_quantizers(self, layer) -> list:
+        """Quantizers of the layer's output: [] (float output) or [one Quantizer]."""
+        return []
+
+    def get_weight_layouts(self, layer) -> list[str]:
+        """One of LAYOUTS per weight: where its output channels sit."""
+        return ["last"] * len(self.get_weights_and_quantizers(layer))
+
+    def get_config(self) -> dict:
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement get_config() so the model can be saved."
+        )
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+
+def _check_layouts(layouts):
+    for item in layouts:
+        if item not in LAYOUTS:
+            raise ValueError(
+                f"Argument `weights` has an unknown layout {item!r}. Layouts: {LAYOUTS}"
+            )
+
+
+@keras.saving.register_keras_serializable(package="tfopt")
+class LayerQuantizeConfig(QuantizeConfig):
+    """The built-in QuantizeConfig: named kernels with layouts, and an optional output quantizer.
+
+    Example:
+
+    ```python
+    qc = LayerQuantizeConfig(weights={"kernel": "last"}, quantize_output=True)
+    ```
+
+    Args:
+        weights: {weight attribute name: layout} (layouts: "last", "depthwise",
+            "transpose", "tensor"). Defaults to `None` (no weights).
+        quantize_output: fake-quantize the layer's output. Defaults to `True`.
+        quantize_pre_activation: also fake-quantize the layer's output before its
+            own `activation` (for activations the int8 kernels do not fuse, like
+            softmax). Defaults to `False`.
+        config: a `QuantizationConfig` (or its dict). Defaults to `None` ("tflite").
+        dense: the kernel belongs to a Dense layer (uses `dense_per_channel`).
+            Defaults to `False`.
+    """
+
+    def __init__(
+        self,
+        weights: dict | None = None,
+        quantize_output: bool = True,
+        quantize_pre_activation: bool = False,
+        config: QuantizationConfig | dict | None = None,
+        dense: bool = False,
+    ):
+        self.weights = dict(weights or {})
+        _check_layouts(self.weights.values())
+        self.quantize_output = bool(quantize_output)
+        self.quantize_pre_activation = bool(quantize_pre_activation)
+        if isinstance(config, dict):
+            config = QuantizationConfig.from_config(config)
+        self.config = config or QuantizationConfig.from_preset("tflite")
+        self.dense = bool(dense)
+
+    def _weight_quantizer(self, layout):
+        per_axis = layout != "tensor" and (
+            self.config.dense_per_channel if self.dense else self.config.per_channel
+        )
+        return LastValueQuantizer(
+            num_bits=self.config.weight_bits,
+            per_axis=per_axis,
+            symmetric=self.config.symmetric_weights,
+            narrow_range=self.config.narrow_range,
+        )
+
+    def activation_quantizer(self) -> MovingAverageQuantizer:
+        return MovingAverageQuantizer(
+            num_bits=self.config.activation_bits,
+            symmetric=self.config.symmetric_activations,
+            narrow_range=self.config.symmetric_activations,
+            ema_decay=self.config.ema_decay,
+        )
+
+    def get_weights_and_quantizers(self, layer):
+        return [
+            (getattr(layer, name), self._weight_quantizer(layout))
+            for name, layout in self.weights.items()
+        ]
+
+    def get_weight_layouts(self, layer):
+        return list(self.weights.values())
+
+    def get_output_quantizers(self, layer):
+        return [self.activation_quantizer()] if self.quantize_output else []
+
+    def get_config(self):
+        return {
+            "weights": dict(self.weights),
+            "quantize_output": self.quantize_output,
+            "quantize_pre_activation": self.quantize_pre_activation,
+            "config": self.config.get_config(),
+            "dense": self.dense,
+        }

@@ -1,0 +1,249 @@
+"""QuantizeWrapper (fake-quantized weights, folded BatchNorm, output) and QuantizeLayer."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tfopt.quantization.quantize_config import QuantizeConfig
+from tfopt.quantization.quantizers import MovingAverageQuantizer, Quantizer
+
+_FLAG = dict(shape=(), trainable=False, aggregation="only_first_replica")
+
+
+def _safe(name: str) -> str:
+    return name.split("/")[-1].split(":")[0]
+
+
+def _add_flags(layer):
+    """0/1 control variables set by QATCallback: quantization on, ranges frozen."""
+    layer.quantize_active = layer.add_weight(name="quantize_active", initializer="ones", **_FLAG)
+    layer.ranges_frozen = layer.add_weight(name="ranges_frozen", initializer="zeros", **_FLAG)
+
+
+def _to_channels_last(value, layout):
+    if layout == "depthwise":  # (..., in, multiplier) -> (..., in * multiplier)
+        shape = tf.shape(value)
+        return tf.reshape(value, tf.concat([shape[:-2], [shape[-2] * shape[-1]]], 0))
+    if layout == "transpose":  # (..., out, in) -> (..., in, out)
+        perm = list(range(len(value.shape)))
+        perm[-1], perm[-2] = perm[-2], perm[-1]
+        return tf.transpose(value, perm)
+    return value
+
+
+def _from_channels_last(value, layout, shape):
+    if layout == "depthwise":
+        return tf.reshape(value, shape)
+    if layout == "transpose":
+        return _to_channels_last(value, "transpose")
+    return value
+
+
+def _scale_channels(kernel, scale, layout):
+    """kernel * scale, scale indexed by the kernel's output channel."""
+    if layout == "depthwise":
+        return kernel * tf.reshape(scale, kernel.shape[-2:])
+    if layout == "transpose":
+        return kernel * scale[:, None]
+    return kernel * scale
+
+
+@keras.saving.register_keras_serializable(package="tfopt")
+class QuantizeWrapper(keras.layers.Wrapper):
+    """Runs a layer with fake-quantized weights and a fake-quantized output.
+
+    With `batchnorm`, the BatchNormalization that followed the layer is folded
+    into its kernel and bias using the moving statistics; while training (and
+    until `QATCallback` freezes them) the batch statistics of the float output
+    still update the moving statistics.
+
+    Example:
+
+    ```python
+    qc = tfopt.quantization.LayerQuantizeConfig(weights={"kernel": "last"})
+    layer = tfopt.quantization.QuantizeWrapper(keras.layers.Dense(4), qc)
+    ```
+
+    Args:
+        layer: the Keras layer to quantize.
+        quantize_config: a `QuantizeConfig` saying which weights and outputs are
+            quantized.
+        batchnorm: a BatchNormalization layer to fold in. Defaults to `None`.
+        **kwargs: Layer arguments (`name`...).
+
+    Raises:
+        TypeError: `layer` is not a Keras layer or `quantize_config` not a QuantizeConfig.
+    """
+
+    def __init__(self, layer, quantize_config, batchnorm=None, **kwargs):
+        if not isinstance(layer, keras.layers.Layer):
+            raise TypeError(
+                "Argument `layer` must be a Keras 3 layer. "
+                f"Received: layer of type {type(layer).__name__}"
+            )
+        if isinstance(quantize_config, dict):
+            quantize_config = keras.saving.deserialize_keras_object(quantize_config)
+        if not isinstance(quantize_config, QuantizeConfig):
+            raise TypeError(
+                "Argument `quantize_config` must be a tfopt.quantization.QuantizeConfig. "
+                f"Received: quantize_config of type {type(quantize_config).__name__}"
+            )
+        if isinstance(batchnorm, dict):
+            batchnorm = keras.saving.deserialize_keras_object(batchnorm)
+        kwargs.setdefault("name", f"quant_{layer.name}")
+        super().__init__(layer, **kwargs)
+        self.quantize_config = quantize_config
+        self.batchnorm = batchnorm
+
+    def build(self, input_shape=None):
+        if not self.layer.built:
+            self.layer.build(input_shape)
+        output_shape = self.layer.compute_output_shape(input_shape)
+        if self.batchnorm is not None and not self.batchnorm.built:
+            self.batchnorm.build(output_shape)
+        _add_flags(self)
+        if self.batchnorm is not None:
+            self.bn_frozen = self.add_weight(name="bn_frozen", initializer="zeros", **_FLAG)
+        qc = self.quantize_config
+        self._weight_quantizers = qc.get_weights_and_quantizers(self.layer)
+        self._layouts = qc.get_weight_layouts(self.layer)
+        self._weight_vars = []
+        for (variable, quantizer), layout in zip(self._weight_quantizers, self._layouts):
+            shape = self._channels_last_shape(variable, layout)
+            self._weight_vars.append(quantizer.build(shape, _safe(variable.name), self))
+        self._output_quantizers = qc.get_output_quantizers(self.layer)
+        self._output_vars = [
+            q.build((), f"output_{i}", self) for i, q in enumerate(self._output_quantizers)
+        ]
+        self._pre_quantizer = None
+        if getattr(qc, "quantize_pre_activation", False):
+            self._pre_quantizer = qc.activation_quantizer()
+            self._pre_vars = self._pre_quantizer.build((), "pre_activation", self)
+        self.built = True
+
+    @staticmethod
+    def _channels_last_shape(variable, layout):
+        shape = tuple(variable.shape)
+        if layout == "depthwise":
+            return (*shape[:-2], shape[-2] * shape[-1])
+        if layout == "transpose":
+            return (*shape[:-2], shape[-1], shape[-2])
+        return shape
+
+    def _folded(self, inputs, training):
+        """(kernel value, bias value) with the BatchNorm folded in; updates BN statistics."""
+        bn, layer = self.batchnorm, self.layer
+        if training:
+            y = tf.stop_gradient(tf.cast(layer(inputs), tf.float32))
+            axes = list(range(len(y.shape) - 1))
+            mean, variance = tf.nn.moments(y, axes=axes)
+            keep = bn.momentum + (1.0 - bn.momentum) * self.bn_frozen
+            bn.moving_mean.assign(keep * bn.moving_mean + (1.0 - keep) * mean)
+            bn.moving_variance.assign(keep * bn.moving_variance + (1.0 - keep) * variance)
+        gamma = bn.gamma if bn.scale else 1.0
+        beta = bn.beta if bn.center else 0.0
+        scale = gamma * tf.math.rsqrt(bn.moving_variance + bn.epsilon)
+        kernel_var = self._weight_quantizers[0][0]
+        kernel = _scale_channels(tf.convert_to_tensor(kernel_var), scale, self._layouts[0])
+        bias = layer.bias if layer.use_bias else 0.0
+        bias = (bias - bn.moving_mean) * scale + beta
+        return kernel, bias
+
+    def call(self, inputs, training=None):
+        training = bool(training)
+        layer = self.layer
+        active, frozen = self.quantize_active, self.ranges_frozen
+        mapping = []
+        folded_bias = None
+        values = [tf.convert_to_tensor(v) for v, _ in self._weight_quantizers]
+        if self.batchnorm is not None:
+            values[0], folded_bias = self._folded(inputs, training)
+        for (variable, quantizer), value, layout, qvars in zip(
+            self._weight_quantizers, values, self._layouts, self._weight_vars
+        ):
+            q = quantizer(_to_channels_last(value, layout), training, qvars, active, frozen)
+            mapping.append((variable, _from_channels_last(q, layout, variable.shape)))
+        if folded_bias is not None and layer.use_bias:
+            mapping.append((layer.bias, folded_bias))
+            folded_bias = None
+        activation = getattr(layer, "activation", None)
+        split = self._pre_quantizer is not None and activation is not None
+        if split:
+            layer.activation = keras.activations.linear
+        try:
+            with keras.StatelessScope(state_mapping=mapping):
+                outputs = layer(inputs, training=training)
+        finally:
+            if split:
+                layer.activation = activation
+        if folded_bias is not None:
+            outputs = outputs + folded_bias
+        if split:
+            outputs = self._pre_quantizer(outputs, training, self._pre_vars, active, frozen)
+            outputs = activation(outputs)
+        for quantizer, qvars in zip(self._output_quantizers, self._output_vars):
+            outputs = quantizer(outputs, training, qvars, active, frozen)
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config["quantize_config"] = keras.saving.serialize_keras_object(self.quantize_config)
+        config["batchnorm"] = (
+            None if self.batchnorm is None else keras.saving.serialize_keras_object(self.batchnorm)
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["layer"] = keras.saving.deserialize_keras_object(config["layer"])
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="tfopt")
+class QuantizeLayer(keras.layers.Layer):
+    """Fake-quantizes a float tensor (a model input) with a moving-average range.
+
+    Example:
+
+    ```python
+    x = tfopt.quantization.QuantizeLayer()(keras.Input((8, 8, 1)))
+    ```
+
+    Args:
+        quantizer: a `Quantizer`. Defaults to `None` (8-bit asymmetric moving average).
+        **kwargs: Layer arguments (`name`...).
+    """
+
+    def __init__(self, quantizer: Quantizer | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(quantizer, dict):
+            quantizer = keras.saving.deserialize_keras_object(quantizer)
+        if quantizer is not None and not isinstance(quantizer, Quantizer):
+            raise TypeError(
+                "Argument `quantizer` must be a tfopt.quantization Quantizer. "
+                f"Received: quantizer of type {type(quantizer).__name__}"
+            )
+        self.quantizer = quantizer or MovingAverageQuantizer()
+
+    def build(self, input_shape=None):
+        _add_flags(self)
+        self._vars = self.quantizer.build((), "input", self)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        return self.quantizer(
+            inputs, bool(training), self._vars, self.quantize_active, self.ranges_frozen
+        )
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config["quantizer"] = keras.saving.serialize_keras_object(self.quantizer)
+        return config

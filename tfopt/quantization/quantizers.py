@@ -1,0 +1,225 @@
+"""Fake-quantizers: weight (last-value min/max) and activation (moving-average min/max).
+
+Both emit `tf.quantization.fake_quant_with_min_max_vars` (or its per-channel
+form), the op the TFLite converter folds into int8 kernels, and keep their ranges
+in non-trainable variables of the layer that owns them, so the ranges are saved
+with the model and averaged across replicas under `tf.distribute`.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+def _check_bits(num_bits) -> int:
+    if not isinstance(num_bits, int) or isinstance(num_bits, bool) or not 2 <= num_bits <= 8:
+        raise ValueError(
+            f"Argument `num_bits` must be an int from 2 to 8. Received: num_bits={num_bits!r}"
+        )
+    return num_bits
+
+
+def fake_quant(x, min_value, max_value, num_bits: int, narrow_range: bool, per_axis: bool):
+    """Fake-quantizes `x` to `num_bits` on [min_value, max_value] (per last axis if `per_axis`)."""
+    if per_axis:
+        return tf.quantization.fake_quant_with_min_max_vars_per_channel(
+            x, min_value, max_value, num_bits=num_bits, narrow_range=narrow_range
+        )
+    return tf.quantization.fake_quant_with_min_max_vars(
+        x, min_value, max_value, num_bits=num_bits, narrow_range=narrow_range
+    )
+
+
+class Quantizer:
+    """Base class of the fake-quantizers: `build` makes range variables, `__call__` quantizes.
+
+    A subclass implements `build(shape, name, layer) -> dict of variables` and
+    `__call__(inputs, training, weights, active, frozen) -> tensor`, where
+    `active` and `frozen` are 0/1 float scalars: fake quantization is identity
+    while `active` is 0, and ranges stop updating while `frozen` is 1.
+    """
+
+    def build(self, shape, name: str, layer: keras.layers.Layer) -> dict:
+        raise NotImplementedError
+
+    def __call__(self, inputs, training, weights, active, frozen):
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __hash__(self):
+        return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
+
+
+def _select(flag, when_one, when_zero):
+    """flag * when_one + (1 - flag) * when_zero, for a 0/1 float flag."""
+    return when_zero + flag * (when_one - when_zero)
+
+
+@keras.saving.register_keras_serializable(package="tfopt")
+class LastValueQuantizer(Quantizer):
+    """Weight fake-quantizer: the range is the min/max of the weight's current value.
+
+    Example:
+
+    ```python
+    q = tfopt.quantization.LastValueQuantizer(num_bits=8, per_axis=True, symmetric=True,
+                                              narrow_range=True)
+    ```
+
+    Args:
+        num_bits: bits, 2 to 8. Defaults to `8`.
+        per_axis: one range per slice of the last axis (output channel).
+            Defaults to `False`.
+        symmetric: range [-max|w|, max|w|] (zero-point 0). Defaults to `True`.
+        narrow_range: drop the lowest code (-127..127 for 8 bits). Defaults to `True`.
+    """
+
+    def __init__(
+        self,
+        num_bits: int = 8,
+        per_axis: bool = False,
+        symmetric: bool = True,
+        narrow_range: bool = True,
+    ):
+        self.num_bits = _check_bits(num_bits)
+        self.per_axis = bool(per_axis)
+        self.symmetric = bool(symmetric)
+        self.narrow_range = bool(narrow_range)
+
+    def build(self, shape, name, layer):
+        range_shape = (int(shape[-1]),) if self.per_axis else ()
+        kwargs = dict(shape=range_shape, trainable=False, aggregation="mean")
+        return {
+            "min": layer.add_weight(name=f"{name}_min", initializer="zeros", **kwargs),
+            "max": layer.add_weight(name=f"{name}_max", initializer="zeros", **kwargs),
+        }
+
+    def ranges(self, inputs):
+        """The (min, max) this quantizer reads off a weight value."""
+        axes = list(range(len(inputs.shape) - 1)) if self.per_axis else None
+        if self.symmetric:
+            top = tf.reduce_max(tf.abs(inputs), axis=axes)
+            return -top, top
+        low = tf.minimum(tf.reduce_min(inputs, axis=axes), 0.0)
+        high = tf.maximum(tf.reduce_max(inputs, axis=axes), 0.0)
+        return low, high
+
+    def __call__(self, inputs, training, weights, active, frozen):
+        if training:
+            low, high = self.ranges(inputs)
+            low = _select(frozen, weights["min"], low)
+            high = _select(frozen, weights["max"], high)
+            weights["min"].assign(low)
+            weights["max"].assign(high)
+        else:
+            low, high = weights["min"], weights["max"]
+        quantized = fake_quant(inputs, low, high, self.num_bits, self.narrow_range, self.per_axis)
+        if training:
+            return _select(active, quantized, inputs)
+        return quantized
+
+    def get_config(self):
+        return {
+            "num_bits": self.num_bits,
+            "per_axis": self.per_axis,
+            "symmetric": self.symmetric,
+            "narrow_range": self.narrow_range,
+        }
+
+
+@keras.saving.register_keras_serializable(package="tfopt")
+class MovingAverageQuantizer(Quantizer):
+    """Activation fake-quantizer: the range is an EMA of the batch min/max seen in training.
+
+    The first observed batch sets the range; later batches move it with
+    `ema_decay`. A `count` variable records how many batches were observed (an
+    export of a model whose ranges were never observed is refused).
+
+    Example:
+
+    ```python
+    q = tfopt.quantization.MovingAverageQuantizer(num_bits=8, symmetric=False)
+    ```
+
+    Args:
+        num_bits: bits, 2 to 8. Defaults to `8`.
+        per_axis: must be False (activation ranges are per tensor). Defaults to `False`.
+        symmetric: range [-m, m] with zero-point 0 (then narrow range is used).
+            Defaults to `False`.
+        narrow_range: drop the lowest code. Defaults to `False`.
+        ema_decay: decay of the moving average, in [0, 1). Defaults to `0.999`.
+    """
+
+    def __init__(
+        self,
+        num_bits: int = 8,
+        per_axis: bool = False,
+        symmetric: bool = False,
+        narrow_range: bool = False,
+        ema_decay: float = 0.999,
+    ):
+        self.num_bits = _check_bits(num_bits)
+        if per_axis:
+            raise ValueError(
+                "Argument `per_axis` must be False: activation ranges are per tensor. "
+                f"Received: per_axis={per_axis!r}"
+            )
+        self.per_axis = False
+        self.symmetric = bool(symmetric)
+        self.narrow_range = bool(narrow_range) or self.symmetric
+        if not isinstance(ema_decay, (int, float)) or not 0.0 <= ema_decay < 1.0:
+            raise ValueError(
+                f"Argument `ema_decay` must be in [0, 1). Received: ema_decay={ema_decay!r}"
+            )
+        self.ema_decay = float(ema_decay)
+
+    def build(self, shape, name, layer):
+        kwargs = dict(shape=(), trainable=False, aggregation="mean")
+        return {
+            "min": layer.add_weight(name=f"{name}_min", initializer="zeros", **kwargs),
+            "max": layer.add_weight(name=f"{name}_max", initializer="zeros", **kwargs),
+            "count": layer.add_weight(name=f"{name}_count", initializer="zeros", **kwargs),
+        }
+
+    def __call__(self, inputs, training, weights, active, frozen):
+        if training:
+            x = tf.stop_gradient(tf.cast(inputs, tf.float32))
+            low = tf.minimum(tf.reduce_min(x), 0.0)
+            high = tf.maximum(tf.reduce_max(x), 0.0)
+            if self.symmetric:
+                high = tf.maximum(-low, high)
+                low = -high
+            seen = tf.cast(weights["count"] > 0, tf.float32)
+            decay = self.ema_decay * seen
+            low = decay * weights["min"] + (1.0 - decay) * low
+            high = decay * weights["max"] + (1.0 - decay) * high
+            low = _select(frozen, weights["min"], low)
+            high = _select(frozen, weights["max"], high)
+            weights["min"].assign(low)
+            weights["max"].assign(high)
+            weights["count"].assign(weights["count"] + (1.0 - frozen))
+        else:
+            low, high = weights["min"], weights["max"]
+        quantized = fake_quant(inputs, low, high, self.num_bits, self.narrow_range, False)
+        if training:
+            return _select(active, quantized, inputs)
+        return quantized
+
+    def get_config(self):
+        return {
+            "num_bits": self.num_bits,
+            "per_axis": self.per_axis,
+            "symmetric": self.symmetric,
+            "narrow_range": self.narrow_range,
+            "ema_decay": self.ema_decay,
+        }

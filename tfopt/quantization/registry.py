@@ -1,0 +1,110 @@
+"""The layer table: how each built-in Keras layer takes part in QAT.
+
+Kinds:
+    "weighted": kernels fake-quantized (per channel where the config says so),
+        output quantized unless a ReLU/ReLU6 follows it (then the activation
+        quantizes, so the int8 kernel runs conv+bias+relu fused).
+    "activation": ReLU/ReLU6 (fusable into the preceding weighted op); output quantized.
+    "output": computes new values (Add, Concatenate, average pooling...); output quantized.
+    "passthrough": moves or selects values (max pooling, reshape, padding...);
+        output keeps its input's quantization, as the int8 kernels require.
+    "concat": quantizes its output; producers that feed only the concat drop
+        their own output quantizer, so all inputs share the concat's scale as
+        TFLite's int8 CONCATENATION requires.
+    "batchnorm": folded into the preceding weighted layer, else output quantized.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+
+L = keras.layers
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerSpec:
+    kind: str
+    weights: tuple = ()  # ((attribute, layout), ...)
+    dense: bool = False
+
+
+_TABLE: dict[type, LayerSpec] = {
+    L.Dense: LayerSpec("weighted", (("kernel", "last"),), dense=True),
+    L.Conv1D: LayerSpec("weighted", (("kernel", "last"),)),
+    L.Conv2D: LayerSpec("weighted", (("kernel", "last"),)),
+    L.DepthwiseConv2D: LayerSpec("weighted", (("kernel", "depthwise"),)),
+    L.Conv2DTranspose: LayerSpec("weighted", (("kernel", "transpose"),)),
+    L.ReLU: LayerSpec("activation"),
+    L.Add: LayerSpec("output"),
+    L.Subtract: LayerSpec("output"),
+    L.Multiply: LayerSpec("output"),
+    L.Concatenate: LayerSpec("concat"),
+    L.GlobalAveragePooling1D: LayerSpec("output"),
+    L.GlobalAveragePooling2D: LayerSpec("output"),
+    L.Rescaling: LayerSpec("output"),
+    L.Softmax: LayerSpec("output"),
+    L.LeakyReLU: LayerSpec("output"),
+    L.BatchNormalization: LayerSpec("batchnorm"),
+    L.AveragePooling1D: LayerSpec("passthrough"),
+    L.AveragePooling2D: LayerSpec("passthrough"),
+    L.MaxPooling1D: LayerSpec("passthrough"),
+    L.MaxPooling2D: LayerSpec("passthrough"),
+    L.GlobalMaxPooling1D: LayerSpec("passthrough"),
+    L.GlobalMaxPooling2D: LayerSpec("passthrough"),
+    L.Flatten: LayerSpec("passthrough"),
+    L.Reshape: LayerSpec("passthrough"),
+    L.Dropout: LayerSpec("passthrough"),
+    L.SpatialDropout1D: LayerSpec("passthrough"),
+    L.SpatialDropout2D: LayerSpec("passthrough"),
+    L.ZeroPadding1D: LayerSpec("passthrough"),
+    L.ZeroPadding2D: LayerSpec("passthrough"),
+    L.Cropping1D: LayerSpec("passthrough"),
+    L.Cropping2D: LayerSpec("passthrough"),
+    L.UpSampling1D: LayerSpec("passthrough"),
+    L.UpSampling2D: LayerSpec("passthrough"),
+    L.InputLayer: LayerSpec("passthrough"),
+}
+
+# Activations the int8 conv / depthwise / fully-connected kernels fuse.
+_FUSABLE = ("relu", "relu6", "linear")
+
+
+def activation_name(fn) -> str:
+    """Name of a Keras activation function (e.g. 'relu'), or '' if unknown."""
+    return getattr(fn, "__name__", "") if fn is not None else "linear"
+
+
+def is_fusable_activation(layer) -> bool:
+    """True for ReLU / ReLU6 layers (and Activation('relu'|'relu6'))."""
+    if isinstance(layer, L.ReLU):
+        return (
+            float(layer.negative_slope) == 0.0
+            and float(layer.threshold) == 0.0
+            and layer.max_value in (None, 6, 6.0)
+        )
+    if type(layer) is L.Activation:
+        return activation_name(layer.activation) in ("relu", "relu6")
+    return False
+
+
+def spec_for(layer) -> LayerSpec | None:
+    """The LayerSpec of `layer`, or None when QAT does not know the layer."""
+    if is_fusable_activation(layer):
+        return LayerSpec("activation")
+    if type(layer) is L.Activation:
+        return LayerSpec("output")
+    if isinstance(layer, L.UpSampling2D) and layer.interpolation != "nearest":
+        return LayerSpec("output")
+    return _TABLE.get(type(layer))
+
+
+def own_activation_fusable(layer) -> bool:
+    """True when the layer's own `activation` argument (if any) is linear/relu/relu6."""
+    return activation_name(getattr(layer, "activation", None)) in _FUSABLE
+
+
+def supported_layers() -> list[str]:
+    """Class names of the built-in layers QAT handles."""
+    return sorted({*(t.__name__ for t in _TABLE), "Activation"})

@@ -147,9 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Runs the command line. `argv=None` reads sys.argv (and quiets TensorFlow's
+    native notices); a list runs in-process without touching the streams."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _quiet_tensorflow()
+    if argv is None:
+        _quiet_tensorflow()
     if getattr(args, "epochs", 1) < 1:
         parser.error(f"argument --epochs must be >= 1, got {args.epochs}")
     try:

@@ -1,0 +1,90 @@
+"""The command line, run as a user runs it (a subprocess)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfopt.cli import main
+
+
+def _tfopt(*args, cwd=None):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [sys.executable, "-m", "tfopt", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    # Two epochs instead of the default 30: the test checks the pipeline, not the accuracy.
+    run = _tfopt("demo", "--epochs", "2", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    return out, run
+
+
+def test_demo_writes_a_report_for_five_verified_exports(demo):
+    out, run = demo
+    report = json.loads((out / "report.json").read_text())
+    assert [(e["format"], e["quantization"]) for e in report["exports"]] == [
+        ("tflite", "float32"),
+        ("tflite", "float16"),
+        ("tflite", "dynamic"),
+        ("tflite", "int8"),
+        ("onnx", "float32"),
+    ]
+    for entry in report["exports"]:
+        assert (out / entry["file"]).stat().st_size == entry["bytes"]
+        assert entry["gzip_bytes"] > 0 and entry["latency_median_ms"] > 0
+        assert 0.0 <= entry["test_accuracy"] <= 1.0
+    by_quant = {(e["format"], e["quantization"]): e for e in report["exports"]}
+    assert by_quant[("tflite", "float32")]["max_abs_error"] <= 1e-5
+    assert by_quant[("onnx", "float32")]["max_abs_error"] <= 1e-5
+    assert by_quant[("tflite", "int8")]["bytes"] < by_quant[("tflite", "float32")]["bytes"] / 2
+    assert (out / "digits_cnn.keras").exists()
+    markdown = (out / "report.md").read_text()
+    assert markdown.count("| tflite") == 4 and markdown.count("| onnx") == 1
+    # The table is printed too, with its header.
+    assert "gzip bytes" in run.stdout and "max abs error vs Keras" in run.stdout
+    assert run.stderr.strip() == ""  # TensorFlow's start-up notices are kept off the terminal
+
+
+def test_inspect_prints_census_and_sizes(demo, capsys):
+    out, _ = demo
+    assert main(["inspect", str(out / "digits_cnn_int8.tflite")]) == 0
+    printed = capsys.readouterr().out
+    assert "CONV_2D" in printed and "int8,int8,int32 -> int8" in printed
+    assert "every compute op" in printed
+    assert main(["inspect", str(out / "digits_cnn_float32.onnx")]) == 0
+    printed = capsys.readouterr().out
+    assert "Conv" in printed and "take float inputs" in printed
+
+
+def test_export_a_saved_model(demo, tmp_path, capsys):
+    out, _ = demo
+    data = tmp_path / "calibration.npy"
+    rng = np.random.default_rng(0)
+    np.save(data, rng.uniform(0, 1, (50, 8, 8, 1)).astype("float32"))
+    target = tmp_path / "cli_int8.tflite"
+    argv = ["export", str(out / "digits_cnn.keras"), str(target), "--quantization", "int8"]
+    assert main([*argv, "--data", str(data)]) == 0
+    printed = capsys.readouterr().out
+    assert target.exists() and "int8" in printed and "max abs error" in printed
+
+
+def test_errors_exit_2_with_a_message(tmp_path, capsys):
+    assert main(["inspect", str(tmp_path / "missing.tflite")]) == 2
+    assert "No such file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--epochs", "0"])
+    assert exit_info.value.code == 2
+    assert "--epochs must be >= 1" in capsys.readouterr().err

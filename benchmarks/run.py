@@ -1,6 +1,7 @@
 """Side-by-side benchmarks of tfopt (Keras 3) against tfmot (tf_keras); writes BENCHMARKS.md.
 
     python benchmarks/run.py [--quick] [--suites ptq,pruning,qat,distillation]
+    python benchmarks/run.py --render-only      # rewrite BENCHMARKS.md from results/
 
 A suite is a module ``benchmarks/suite_<name>.py`` defining ``TITLE``,
 ``run_tfopt(quick) -> list[dict]``, ``run_tfmot(quick) -> list[dict]`` and
@@ -158,6 +159,7 @@ def run_side(name: str, side: str, quick: bool, suite_dir: Path, timeout: float)
     command += ["--suite-dir", str(suite_dir)]
     if quick:
         command.append("--quick")
+    load = _load_average()
     start = time.perf_counter()
     try:
         proc = subprocess.run(
@@ -173,6 +175,7 @@ def run_side(name: str, side: str, quick: bool, suite_dir: Path, timeout: float)
             "rows": [],
             "error": f"Timed out after {timeout:.0f} s.\n{_tail(_text(err.stderr))}",
             "seconds": time.perf_counter() - start,
+            "load_avg_1m": load,
         }
     seconds = time.perf_counter() - start
     rows = None
@@ -182,8 +185,17 @@ def run_side(name: str, side: str, quick: bool, suite_dir: Path, timeout: float)
     if proc.returncode != 0 or rows is None:
         why = f"exit status {proc.returncode}" if proc.returncode else "no rows printed"
         detail = _tail(proc.stderr) or _tail(proc.stdout)
-        return {"rows": [], "error": f"Worker failed ({why}).\n{detail}", "seconds": seconds}
-    return {"rows": rows, "error": None, "seconds": seconds}
+        error = f"Worker failed ({why}).\n{detail}"
+        return {"rows": [], "error": error, "seconds": seconds, "load_avg_1m": load}
+    return {"rows": rows, "error": None, "seconds": seconds, "load_avg_1m": load}
+
+
+def _load_average():
+    """The 1-minute load average (None where the OS does not report it)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def _text(data) -> str:
@@ -285,16 +297,24 @@ def render_section(name: str, record: dict, suite_dir: Path) -> str:
         return "\n".join([*out, f"Results file unreadable: {record['load_error']}", ""])
     sides = record.get("sides", {})
     mode = "`--quick` (short budget; indicative only)" if record.get("quick") else "full"
-    timing = ", ".join(
-        f"{side} side {sides[side]['seconds']:.0f} s"
-        for side in SIDES
-        if side in sides and sides[side].get("seconds") is not None
-    )
-    load = record.get("load_avg_1m")
-    if load is not None:
-        timing += f"; 1-min load average at start {load:.1f}"
-    out.append(f"_Ran {record.get('finished', '?')}, {mode}; {timing}._")
+    timing, loads = [], []
+    for side in SIDES:
+        if sides.get(side, {}).get("seconds") is None:
+            continue
+        load = sides[side].get("load_avg_1m")
+        loads += [] if load is None else [load]
+        at = "" if load is None else f" (1-min load average {load:.1f} at its start)"
+        timing.append(f"{side} side {sides[side]['seconds']:.0f} s{at}")
+    out.append(f"_Ran {record.get('finished', '?')}, {mode}; {', '.join(timing)}._")
     out.append("")
+    cores = (record.get("machine") or {}).get("cores")
+    if loads and cores and max(loads) >= cores:
+        out += [
+            f"_The machine was busy (load average up to {max(loads):.1f} on {cores} cores): "
+            "times and latencies are noisier than on an idle machine; ratios measured within "
+            "one process hold up best._",
+            "",
+        ]
     if record.get("versions") and record["versions"] != versions():
         diff = ", ".join(f"{k} {val}" for k, val in record["versions"].items())
         out += [f"_These figures were measured with other versions: {diff}._", ""]
@@ -358,7 +378,6 @@ def run_suites(args, command: str) -> int:
         except Exception as err:
             title = name
             print(f"[{name}] cannot import the suite: {err}", flush=True)
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         sides = {}
         for side in SIDES:
             print(f"[{name}] {side} side ...", end=" ", flush=True)
@@ -377,7 +396,6 @@ def run_suites(args, command: str) -> int:
                 "title": title,
                 "quick": bool(args.quick),
                 "finished": _now(),
-                "load_avg_1m": load,
                 "command": command,
                 "machine": machine(),
                 "versions": versions(),
@@ -404,6 +422,11 @@ def parse_args(argv=None):
         "--output", default=str(REPO_ROOT / "BENCHMARKS.md"), help="the markdown to write"
     )
     parser.add_argument("--timeout", type=float, default=None, help="seconds per side")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="rewrite the markdown from the stored results, running nothing",
+    )
     args = parser.parse_args(argv)
     if (args.worker is None) != (args.side is None):
         parser.error("--worker and --side go together")
@@ -415,7 +438,13 @@ def main(argv=None) -> int:
     if args.worker is not None:
         return run_worker(args.worker, args.side, args.quick, Path(args.suite_dir))
     shown = ["python", "benchmarks/run.py"] + (sys.argv[1:] if argv is None else list(argv))
-    return run_suites(args, shlex.join(shown))
+    command = shlex.join(shown)
+    if args.render_only:
+        markdown = render_markdown(Path(args.results_dir), Path(args.suite_dir), command)
+        write_text_atomic(Path(args.output), markdown)
+        print(f"Wrote {args.output}")
+        return 0
+    return run_suites(args, command)
 
 
 if __name__ == "__main__":

@@ -137,6 +137,13 @@ def test_running_one_suite_keeps_the_others_results(tmp_path, suite_dir):
     assert working["quick"] is False
     md = (tmp_path / "B.md").read_text()
     assert "## Fake: crashing tfmot side" in md and "## Fake: both sides" in md
+    (tmp_path / "B.md").unlink()
+    # --render-only rebuilds the same sections from the stored results, running nothing.
+    proc = _run(tmp_path, suite_dir, "--render-only")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "results" / "working.json").read_text()) == working
+    rerendered = (tmp_path / "B.md").read_text()
+    assert rerendered.split("\n", 3)[3] == md.split("\n", 3)[3]  # all but the command line
 
 
 def test_unknown_suite_is_refused_by_name(tmp_path, suite_dir):
@@ -199,13 +206,19 @@ def test_render_falls_back_to_raw_rows_when_render_crashes(tmp_path):
         "quick": False,
         "finished": "2026-01-01 00:00 UTC",
         "sides": {
-            "tfopt": {"rows": [{"x": 1}], "error": None, "seconds": 2.0},
+            "tfopt": {"rows": [{"x": 1}], "error": None, "seconds": 2.0, "load_avg_1m": 0.5},
             "tfmot": {"rows": [], "error": "Worker failed (exit status 1).\nboom", "seconds": 1.0},
         },
+        "machine": {"cores": 2},
     }
     md = run.render_section("bad", record, tmp_path)
     assert md.startswith("## Bad")
     assert "Rendering failed (KeyError: 'latency_ms')" in md
     assert '"x": 1' in md
     assert "**The tfmot side failed:**" in md
-    assert "tfopt side 2 s, tfmot side 1 s" in md
+    assert "tfopt side 2 s (1-min load average 0.5 at its start), tfmot side 1 s." in md
+    assert "busy" not in md
+    record["sides"]["tfmot"]["load_avg_1m"] = 3.0  # >= 2 cores
+    assert "The machine was busy (load average up to 3.0 on 2 cores)" in run.render_section(
+        "bad", record, tmp_path
+    )

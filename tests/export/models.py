@@ -103,6 +103,14 @@ def two_inputs():
     return keras.Model([image, meta], outputs, name="two_inputs")
 
 
+def two_outputs():
+    inputs = keras.Input((12,), name="features")
+    x = layers.Dense(16, activation="relu")(inputs)
+    label = layers.Dense(4, activation="softmax", name="label")(x)
+    score = layers.Dense(1, name="score")(x)
+    return keras.Model(inputs, [label, score], name="two_outputs")
+
+
 class Subclassed(keras.Model):
     """A subclassed model: no functional graph, known only through its calls."""
 
@@ -126,6 +134,7 @@ FACTORIES = {
     "conv1d": conv1d,
     "recurrent": recurrent,
     "two_inputs": two_inputs,
+    "two_outputs": two_outputs,
 }
 
 

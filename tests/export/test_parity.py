@@ -56,6 +56,23 @@ def test_onnx_keeps_input_names(tmp_path):
     assert [i.name for i in graph.input] == ["image", "meta"]
 
 
+def test_outputs_keep_their_order_and_names(tmp_path):
+    import onnx
+
+    model = models.two_outputs()
+    x = models.sample_inputs(model)
+    _, score = model(x)
+    for result in (
+        export.to_tflite(model, tmp_path / "m.tflite", verify_data=x),
+        export.to_onnx(model, tmp_path / "m.onnx", verify_data=x),
+    ):
+        assert [o.shape for o in result.parity.outputs] == [(24, 4), (24, 1)]
+        np.testing.assert_allclose(result.parity.outputs[1], score, atol=FLOAT_TOL)
+        assert result.parity.top1_agreement == 1.0  # taken from the softmax output
+    graph = onnx.load(str(tmp_path / "m.onnx")).graph
+    assert [o.name for o in graph.output] == ["label", "score"]
+
+
 def test_two_inputs_accept_dict_and_list(tmp_path):
     model = models.two_inputs()
     image, meta = models.sample_inputs(model)

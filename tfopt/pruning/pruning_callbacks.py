@@ -35,6 +35,18 @@ def collect_pruning_layers(model) -> list[PruneLowMagnitude]:
     return found
 
 
+def _scalar(tag: str, value: float, step: int) -> None:
+    """A TensorBoard scalar, written with TF alone (the tensorboard package is optional)."""
+    import tensorflow as tf
+    from tensorflow.core.framework import summary_pb2
+
+    metadata = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"),
+        data_class=summary_pb2.DATA_CLASS_SCALAR,
+    )
+    tf.summary.write(tag, tf.constant(value, tf.float32), step=step, metadata=metadata)
+
+
 class UpdatePruningStep(keras.callbacks.Callback):
     """Starts the pruning step at 0 when training begins; required to train a pruning model.
 
@@ -110,10 +122,10 @@ class PruningSummaries(keras.callbacks.Callback):
             for layer in collect_pruning_layers(self.model):
                 pruning_step = max(int(layer.pruning_step.numpy()), 0)
                 _, target = layer.pruning_schedule(pruning_step)
-                tf.summary.scalar(f"{layer.name}/target_sparsity", float(target), step=step)
+                _scalar(f"{layer.name}/target_sparsity", float(target), step)
                 for weight, mask in layer.pruning_vars():
                     sparsity = 1.0 - float(np.mean(mask.numpy()))
-                    tf.summary.scalar(f"{layer.name}/{weight.name}/sparsity", sparsity, step=step)
+                    _scalar(f"{layer.name}/{weight.name}/sparsity", sparsity, step)
         self._writer.flush()
 
     def on_epoch_begin(self, epoch, logs=None):

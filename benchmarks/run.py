@@ -144,8 +144,8 @@ def run_worker(name: str, side: str, quick: bool, suite_dir: Path) -> int:
     suite = load_suite(name, suite_dir)
     rows = getattr(suite, f"run_{side}")(quick)
     rows = check_rows(rows, f"suite_{name}.run_{side}")
-    sys.stdout.flush()
-    print(ROWS_MARKER + json.dumps(rows), flush=True)
+    # On a line of its own, whatever the suite printed before.
+    print("\n" + ROWS_MARKER + json.dumps(rows), flush=True)
     return 0
 
 
@@ -181,7 +181,7 @@ def run_side(name: str, side: str, quick: bool, suite_dir: Path, timeout: float)
     rows = None
     for line in proc.stdout.splitlines():
         if line.startswith(ROWS_MARKER):
-            rows = json.loads(line[len(ROWS_MARKER) :])
+            rows = json.loads(line[len(ROWS_MARKER) :])  # the last such line wins
     if proc.returncode != 0 or rows is None:
         why = f"exit status {proc.returncode}" if proc.returncode else "no rows printed"
         detail = _tail(proc.stderr) or _tail(proc.stdout)

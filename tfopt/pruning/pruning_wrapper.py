@@ -263,7 +263,7 @@ class PruneLowMagnitude(keras.layers.Wrapper):
             for index, (weight, mask) in enumerate(zip(self._prunable, self.masks)):
                 new_mask = self._new_mask(index, ops.convert_to_tensor(weight), sparsity)
                 mask.assign(new_mask)
-                if mask_weights:  # in replicas the optimizer's constraint masks them
+                if mask_weights:  # in replicas the optimizer's constraint zeros them
                     weight.assign(ops.multiply(weight, new_mask))
             return tf.constant(True)
 

@@ -10,6 +10,7 @@ tfopt.export.to_tflite(qat, "model_int8.tflite")
 """
 
 from tfopt.quantization.annotate import QuantizeAnnotate
+from tfopt.quantization.callbacks import QATCallback
 from tfopt.quantization.config import PRESETS, QuantizationConfig
 from tfopt.quantization.quantize import (
     is_qat_model,
@@ -20,14 +21,21 @@ from tfopt.quantization.quantize import (
 )
 from tfopt.quantization.quantize_config import LayerQuantizeConfig, QuantizeConfig
 from tfopt.quantization.quantize_wrapper import QuantizeLayer, QuantizeWrapper
-from tfopt.quantization.quantizers import LastValueQuantizer, MovingAverageQuantizer, Quantizer
+from tfopt.quantization.quantizers import (
+    FixedRangeQuantizer,
+    LastValueQuantizer,
+    MovingAverageQuantizer,
+    Quantizer,
+)
 from tfopt.quantization.registry import supported_layers
 
 __all__ = [
     "PRESETS",
+    "FixedRangeQuantizer",
     "LastValueQuantizer",
     "LayerQuantizeConfig",
     "MovingAverageQuantizer",
+    "QATCallback",
     "QuantizationConfig",
     "QuantizeAnnotate",
     "QuantizeConfig",

@@ -177,7 +177,8 @@ def transform(model: keras.Model, config: QuantizationConfig, annotated_only: bo
         inner, quantize, custom = plan.entries[id(node.operation)]
         spec = plan.spec(node)
         args_map = {}
-        if quantize and not (spec is not None and spec.kind == "passthrough"):
+        raw_inputs = spec is not None and spec.kind in ("passthrough", "input_transform")
+        if quantize and not raw_inputs:
             for t in node.input_tensors:
                 if values[id(t)][1] == _PENDING and spec.kind in ("activation", "concat"):
                     args_map[id(t)] = values[id(t)][0]

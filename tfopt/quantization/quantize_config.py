@@ -5,7 +5,11 @@ from __future__ import annotations
 import keras
 
 from tfopt.quantization.config import QuantizationConfig
-from tfopt.quantization.quantizers import LastValueQuantizer, MovingAverageQuantizer
+from tfopt.quantization.quantizers import (
+    FixedRangeQuantizer,
+    LastValueQuantizer,
+    MovingAverageQuantizer,
+)
 
 # Where the output channels of a kernel sit, for per-channel ranges.
 LAYOUTS = ("last", "depthwise", "transpose", "tensor")
@@ -143,7 +147,18 @@ class LayerQuantizeConfig(QuantizeConfig):
         return list(self.weights.values())
 
     def get_output_quantizers(self, layer):
-        return [self.activation_quantizer()] if self.quantize_output else []
+        if not self.quantize_output:
+            return []
+        from tfopt.quantization import registry
+
+        if isinstance(layer, keras.layers.Softmax):
+            name = "softmax"
+        else:
+            name = registry.activation_name(getattr(layer, "activation", None))
+        fixed = registry.FIXED_OUTPUT_RANGES.get(name)
+        if fixed is not None and not self.config.symmetric_activations:
+            return [FixedRangeQuantizer(*fixed, num_bits=self.config.activation_bits)]
+        return [self.activation_quantizer()]
 
     def get_config(self):
         return {

@@ -223,3 +223,52 @@ class MovingAverageQuantizer(Quantizer):
             "narrow_range": self.narrow_range,
             "ema_decay": self.ema_decay,
         }
+
+
+@keras.saving.register_keras_serializable(package="tfopt")
+class FixedRangeQuantizer(Quantizer):
+    """Fake-quantizer with a constant range: outputs of softmax, sigmoid, tanh.
+
+    The int8 TFLite kernels of these activations write a fixed output scale
+    (1/256 with zero-point -128 for softmax and sigmoid), so training with the
+    same range makes the Keras model compute what the kernel computes.
+
+    Example:
+
+    ```python
+    q = tfopt.quantization.FixedRangeQuantizer(0.0, 255 / 256)
+    ```
+
+    Args:
+        min_value: the lower end of the range (<= 0). Defaults to `0.0`.
+        max_value: the upper end of the range (> min_value, >= 0). Defaults to `1.0`.
+        num_bits: bits, 2 to 8. Defaults to `8`.
+    """
+
+    def __init__(self, min_value: float = 0.0, max_value: float = 1.0, num_bits: int = 8):
+        if not min_value <= 0.0 <= max_value or min_value == max_value:
+            raise ValueError(
+                "Arguments `min_value` <= 0 <= `max_value` (and not equal) are required. "
+                f"Received: min_value={min_value!r}, max_value={max_value!r}"
+            )
+        self.min_value = float(min_value)
+        self.max_value = float(max_value)
+        self.num_bits = _check_bits(num_bits)
+        self.per_axis = False
+        self.narrow_range = False
+
+    def build(self, shape, name, layer):
+        return {}
+
+    def __call__(self, inputs, training, weights, active, frozen):
+        quantized = fake_quant(inputs, self.min_value, self.max_value, self.num_bits, False, False)
+        if training:
+            return _select(active, quantized, inputs)
+        return quantized
+
+    def get_config(self):
+        return {
+            "min_value": self.min_value,
+            "max_value": self.max_value,
+            "num_bits": self.num_bits,
+        }

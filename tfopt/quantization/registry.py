@@ -11,6 +11,8 @@ Kinds:
     "concat": quantizes its output; producers that feed only the concat drop
         their own output quantizer, so all inputs share the concat's scale as
         TFLite's int8 CONCATENATION requires.
+    "input_transform": Rescaling: runs in float on the raw input, output quantized
+        (the int8 graph starts after it).
     "batchnorm": folded into the preceding weighted layer, else output quantized.
 """
 
@@ -32,10 +34,12 @@ class LayerSpec:
 
 _TABLE: dict[type, LayerSpec] = {
     L.Dense: LayerSpec("weighted", (("kernel", "last"),), dense=True),
-    L.Conv1D: LayerSpec("weighted", (("kernel", "last"),)),
+    # Conv1D / Conv2DTranspose: per-tensor kernels; the converter cannot fold a
+    # per-channel fake-quant through their kernel reshapes (ExpandDims / transpose).
+    L.Conv1D: LayerSpec("weighted", (("kernel", "tensor"),)),
     L.Conv2D: LayerSpec("weighted", (("kernel", "last"),)),
     L.DepthwiseConv2D: LayerSpec("weighted", (("kernel", "depthwise"),)),
-    L.Conv2DTranspose: LayerSpec("weighted", (("kernel", "transpose"),)),
+    L.Conv2DTranspose: LayerSpec("weighted", (("kernel", "tensor"),)),
     L.ReLU: LayerSpec("activation"),
     L.Add: LayerSpec("output"),
     L.Subtract: LayerSpec("output"),
@@ -43,7 +47,7 @@ _TABLE: dict[type, LayerSpec] = {
     L.Concatenate: LayerSpec("concat"),
     L.GlobalAveragePooling1D: LayerSpec("output"),
     L.GlobalAveragePooling2D: LayerSpec("output"),
-    L.Rescaling: LayerSpec("output"),
+    L.Rescaling: LayerSpec("input_transform"),
     L.Softmax: LayerSpec("output"),
     L.LeakyReLU: LayerSpec("output"),
     L.BatchNormalization: LayerSpec("batchnorm"),
@@ -65,6 +69,13 @@ _TABLE: dict[type, LayerSpec] = {
     L.UpSampling1D: LayerSpec("passthrough"),
     L.UpSampling2D: LayerSpec("passthrough"),
     L.InputLayer: LayerSpec("passthrough"),
+}
+
+# Activations whose int8 TFLite kernels have a fixed output range: (min, max).
+FIXED_OUTPUT_RANGES = {
+    "softmax": (0.0, 255.0 / 256.0),  # scale 1/256, zero-point -128
+    "sigmoid": (0.0, 255.0 / 256.0),
+    "tanh": (-1.0, 127.0 / 128.0),  # scale 1/128, zero-point 0
 }
 
 # Activations the int8 conv / depthwise / fully-connected kernels fuse.

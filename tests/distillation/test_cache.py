@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import CE, make_mlp, weights_of
 
+from tests.distillation.helpers import CE, make_mlp, weights_of
 from tfopt.distillation import Distiller, FeatureDistillation
 
 

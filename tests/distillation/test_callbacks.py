@@ -2,8 +2,8 @@
 
 import keras
 import pytest
-from conftest import CE
 
+from tests.distillation.helpers import CE
 from tfopt.distillation import DistillationScheduler, Distiller, LinearSchedule
 
 

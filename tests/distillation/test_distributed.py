@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).parent / "scripts" / "mirrored.py"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def mirrored_run():
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    # Import this checkout's tfopt (the script's own folder comes first on sys.path).
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     done = subprocess.run(
         [sys.executable, str(SCRIPT)], capture_output=True, text=True, env=env, timeout=300
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import sys
 import tempfile
@@ -19,6 +20,12 @@ def quiet():
     what native code printed once the block has ended (for error messages).
     """
     log = Captured()
+    # Python loggers keep their own reference to the stream they were given
+    # (a notebook's, say), so redirecting sys.stderr does not reach them.
+    loggers = [logging.getLogger(name) for name in ("tensorflow", "absl", "tf2onnx")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     captured = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115 - closed in finally
     saved = []
     for stream in (sys.stdout, sys.stderr):
@@ -40,6 +47,8 @@ def quiet():
             warnings.simplefilter("ignore")
             yield log
     finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
         for fd, copy in saved:
             os.dup2(copy, fd)
             os.close(copy)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 
 import keras
 
@@ -105,9 +104,6 @@ def to_onnx(
 
     tf2onnx = _import_tf2onnx()
     serve = _model.serving_function(model, specs)
-    logger = logging.getLogger("tf2onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
     try:
         with _quiet.quiet() as log:
             model_proto, _ = tf2onnx.convert.from_function(
@@ -118,8 +114,6 @@ def to_onnx(
             f"ONNX conversion of model {model.name!r} (opset {opset}) failed: "
             f"{type(err).__name__}: {err}\n{log.tail()}"
         ) from err
-    finally:
-        logger.setLevel(level)
     model_proto = _rename_outputs(model_proto, _output_names(model, len(model_proto.graph.output)))
     data = model_proto.SerializeToString()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfopt.quantization.quantize_config import QuantizeConfig
@@ -150,6 +151,36 @@ class QuantizeWrapper(keras.layers.Wrapper):
         bias = (bias - bn.moving_mean) * scale + beta
         return kernel, bias
 
+    def quantized_weights(self) -> list[dict]:
+        """The weights as inference computes them (BN folded, fake-quantized), for exporters.
+
+        Returns one dict per quantized weight: "value" (numpy, the layer's layout),
+        "channels_last" (numpy, output channels on the last axis), "min"/"max"
+        (the stored range), "quantizer", "layout" and "variable".
+        """
+        values = [tf.convert_to_tensor(v) for v, _ in self._weight_quantizers]
+        folded_bias = None
+        if self.batchnorm is not None:
+            values[0], folded_bias = self._folded(None, False)
+        out = []
+        for (variable, quantizer), value, layout, qvars in zip(
+            self._weight_quantizers, values, self._layouts, self._weight_vars
+        ):
+            q = quantizer(_to_channels_last(value, layout), False, qvars, 1.0, 1.0)
+            out.append(
+                {
+                    "value": _from_channels_last(q, layout, variable.shape).numpy(),
+                    "channels_last": q.numpy(),
+                    "min": qvars["min"].numpy(),
+                    "max": qvars["max"].numpy(),
+                    "quantizer": quantizer,
+                    "layout": layout,
+                    "variable": variable,
+                    "folded_bias": None if folded_bias is None else np.asarray(folded_bias),
+                }
+            )
+        return out
+
     def call(self, inputs, training=None):
         training = bool(training)
         layer = self.layer
@@ -234,6 +265,36 @@ class QuantizeLayer(keras.layers.Layer):
         _add_flags(self)
         self._vars = self.quantizer.build((), "input", self)
         self.built = True
+
+    def quantized_weights(self) -> list[dict]:
+        """The weights as inference computes them (BN folded, fake-quantized), for exporters.
+
+        Returns one dict per quantized weight: "value" (numpy, the layer's layout),
+        "channels_last" (numpy, output channels on the last axis), "min"/"max"
+        (the stored range), "quantizer", "layout" and "variable".
+        """
+        values = [tf.convert_to_tensor(v) for v, _ in self._weight_quantizers]
+        folded_bias = None
+        if self.batchnorm is not None:
+            values[0], folded_bias = self._folded(None, False)
+        out = []
+        for (variable, quantizer), value, layout, qvars in zip(
+            self._weight_quantizers, values, self._layouts, self._weight_vars
+        ):
+            q = quantizer(_to_channels_last(value, layout), False, qvars, 1.0, 1.0)
+            out.append(
+                {
+                    "value": _from_channels_last(q, layout, variable.shape).numpy(),
+                    "channels_last": q.numpy(),
+                    "min": qvars["min"].numpy(),
+                    "max": qvars["max"].numpy(),
+                    "quantizer": quantizer,
+                    "layout": layout,
+                    "variable": variable,
+                    "folded_bias": None if folded_bias is None else np.asarray(folded_bias),
+                }
+            )
+        return out
 
     def call(self, inputs, training=None):
         return self.quantizer(

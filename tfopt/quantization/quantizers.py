@@ -8,8 +8,47 @@ with the model and averaged across replicas under `tf.distribute`.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import keras
 import tensorflow as tf
+
+_EXPORT = threading.local()
+
+
+@contextlib.contextmanager
+def onnx_export_mode():
+    """While tracing for ONNX: narrow-range activation fake-quants are written as the
+    same grid with one more code (tf2onnx converts only non-narrow FakeQuant ops)."""
+    _EXPORT.onnx = True
+    try:
+        yield
+    finally:
+        _EXPORT.onnx = False
+
+
+def _onnx_mode() -> bool:
+    return getattr(_EXPORT, "onnx", False)
+
+
+def nudged(min_value, max_value, num_bits: int, narrow_range: bool):
+    """TF's fake-quant grid of a range: (scale, zero point as a signed int of num_bits).
+
+    Same arithmetic as tf.quantization.fake_quant_with_min_max_vars (numpy arrays in,
+    out; per channel when min/max are vectors). A value v is stored as
+    round(v / scale) + zero_point in [-2^(b-1) (+1 if narrow), 2^(b-1) - 1].
+    """
+    import numpy as np
+
+    low, high = np.asarray(min_value, np.float64), np.asarray(max_value, np.float64)
+    quant_min = 1.0 if narrow_range else 0.0
+    quant_max = float(2**num_bits - 1)
+    scale = (high - low) / (quant_max - quant_min)
+    scale = np.where(scale > 0, scale, 1.0)
+    zero_from_min = quant_min - low / scale
+    zero = np.clip(np.floor(zero_from_min + 0.5), quant_min, quant_max)  # std::round, >= 0 here
+    return scale.astype(np.float32), (zero - 2 ** (num_bits - 1)).astype(np.int64)
 
 
 def _check_bits(num_bits) -> int:
@@ -210,6 +249,12 @@ class MovingAverageQuantizer(Quantizer):
             weights["count"].assign(weights["count"] + (1.0 - frozen))
         else:
             low, high = weights["min"], weights["max"]
+            if self.narrow_range and _onnx_mode():
+                # Narrow range [low, high] on codes 1..255 is the grid of codes 0..255
+                # from low - step: the same scale and zero-point for tf2onnx.
+                step = (high - low) / float(2**self.num_bits - 2)
+                quantized = fake_quant(inputs, low - step, high, self.num_bits, False, False)
+                return quantized
         quantized = fake_quant(inputs, low, high, self.num_bits, self.narrow_range, False)
         if training:
             return _select(active, quantized, inputs)

@@ -1,0 +1,113 @@
+import keras
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+import tfopt
+from tests.quantization import helpers
+from tfopt import quantization as tq
+from tfopt.export import onnx_qdq
+from tfopt.quantization.quantizers import nudged
+
+
+def _graph(path):
+    model = onnx.load(str(path))
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    producers = {out: node for node in model.graph.node for out in node.output}
+    return model.graph, inits, producers
+
+
+def _weight_dqs(path):
+    """For each Conv/MatMul: (DequantizeLinear node, codes, scale, zero point) of its weight."""
+    graph, inits, producers = _graph(path)
+    found = []
+    for node in graph.node:
+        if node.op_type in ("Conv", "MatMul", "Gemm"):
+            assert node.input[1] not in inits, f"{node.name} has a float weight initializer"
+            dq = producers[node.input[1]]
+            assert dq.op_type == "DequantizeLinear"
+            found.append((dq, *(inits[n] for n in dq.input)))
+    return found
+
+
+@pytest.fixture(scope="module")
+def u8u8(qat_cnn, data, tmp_path_factory):
+    path = tmp_path_factory.mktemp("onnx") / "cnn_qdq.onnx"
+    return tfopt.export.to_onnx(qat_cnn, path, verify_data=data.x_test)
+
+
+def test_qdq_weights_are_8bit_codes_per_channel(u8u8):
+    assert u8u8.quantization == "qdq-u8u8"
+    dqs = _weight_dqs(u8u8.path)
+    assert len(dqs) == 6  # 5 convs (one depthwise) + 1 dense
+    per_axis = [dq for dq, _, scale, _ in dqs if scale.ndim == 1]
+    assert len(per_axis) == 5 and all(dq.attribute[0].name == "axis" for dq in per_axis)
+    for _, codes, _, zero in dqs:
+        assert codes.dtype == np.uint8 and zero.dtype == np.uint8
+        np.testing.assert_array_equal(zero, 128)  # symmetric weights: code 128 is 0.0
+        assert codes.min() >= 1  # narrow range: -127..127 shifted by 128
+
+
+def test_activation_scales_are_the_trained_ones(u8u8, qat_cnn):
+    graph, inits, producers = _graph(u8u8.path)
+    out_dq = producers[graph.output[0].name]
+    while out_dq.op_type != "DequantizeLinear":
+        out_dq = producers[out_dq.input[0]]
+    logits = {layer.name: layer for layer in qat_cnn.layers}["quant_logits"]
+    v = logits._output_vars[0]
+    scale, zero = nudged(v["min"].numpy(), v["max"].numpy(), 8, False)
+    np.testing.assert_allclose(inits[out_dq.input[1]], scale, rtol=1e-6)
+    assert int(inits[out_dq.input[2]]) == int(zero) + 128
+    quantize_ops = [n for n in graph.node if n.op_type == "QuantizeLinear"]
+    assert len(quantize_ops) == 8  # input + 7 activation quantizers of small_cnn
+
+
+def test_qdq_parity_in_onnxruntime(u8u8, qat_cnn, data):
+    assert u8u8.parity.runtime == "onnxruntime"
+    within, worst = helpers.parity_in_steps(u8u8.parity, qat_cnn, data.x_test)
+    assert within >= 0.999 and worst <= 1.0 + helpers.STEP_SLACK, (within, worst)
+    assert u8u8.parity.top1_agreement >= 0.995
+
+
+def test_s8s8_file_is_exact_qdq_math(qat_cnn, data, tmp_path):
+    """int8 weights and activations; the QDQ arithmetic (optimizations off) equals Keras."""
+    import onnxruntime as ort
+
+    result = onnx_qdq.to_onnx_qdq(
+        qat_cnn, tmp_path / "s8.onnx", verify_data=data.x_test[:64], qdq_format="s8s8"
+    )
+    assert result.quantization == "qdq-s8s8"
+    for _, codes, _, zero in _weight_dqs(result.path):
+        assert codes.dtype == np.int8 and np.all(zero == 0)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(result.path, options, providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: data.x_test})[0]
+    ref = qat_cnn.predict(data.x_test, verbose=0)
+    # Same grids, same float arithmetic order per element: a step at most (rounding ties).
+    assert np.abs(got - ref).max() <= result.parity.output_step * (1 + helpers.STEP_SLACK)
+
+
+def test_tensorrt_preset_symmetric_zero_points(float_cnn, data, tmp_path):
+    keras.utils.set_random_seed(2)
+    qat = tq.quantize_model(float_cnn, config="tensorrt")
+    for start in range(0, 256, 64):
+        qat(data.x_train[start : start + 64], training=True)
+    result = tfopt.export.to_onnx(qat, tmp_path / "trt.onnx", verify_data=data.x_test[:32])
+    assert result.quantization == "qdq-s8s8"
+    graph, inits, _ = _graph(result.path)
+    for node in graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            zero = inits[node.input[2]]
+            assert zero.dtype == np.int8 and np.all(zero == 0), node.name
+    per_channel = [s for _, _, s, _ in _weight_dqs(result.path) if s.ndim == 1]
+    assert len(per_channel) == 6  # "tensorrt": the Dense kernel is per channel too
+
+
+def test_bad_opset_and_format(qat_cnn, tmp_path):
+    with pytest.raises(ValueError, match="opset=11"):
+        tfopt.export.to_onnx(qat_cnn, tmp_path / "x.onnx", opset=11)
+    with pytest.raises(ValueError, match="qdq_format='int4'"):
+        onnx_qdq.to_onnx_qdq(qat_cnn, tmp_path / "x.onnx", qdq_format="int4")
+    assert not (tmp_path / "x.onnx").exists()

@@ -252,22 +252,25 @@ class PruneLowMagnitude(keras.layers.Wrapper):
 
         self.pruning_step.assign_add(1)
         step = ops.convert_to_tensor(self.pruning_step)
-        check = tf.debugging.assert_greater_equal(
-            step, tf.constant(1, tf.int64), message=_CALLBACK_MESSAGE
-        )
-        with tf.control_dependencies([check]):
-            should_prune, sparsity = self.pruning_schedule(step)
+        should_prune, _ = self.pruning_schedule(step)  # unused sparsity ops get pruned
+        # One branch per step: a missing callback (step < 1) also enters it and fails there.
+        enter = ops.logical_or(ops.cast(should_prune, "bool"), ops.less(step, 1))
         mask_weights = not _in_replica_of_strategy()
 
         def update():
-            for index, (weight, mask) in enumerate(zip(self._prunable, self.masks)):
-                new_mask = self._new_mask(index, ops.convert_to_tensor(weight), sparsity)
-                mask.assign(new_mask)
-                if mask_weights:  # in replicas the optimizer's constraint zeros them
-                    weight.assign(ops.multiply(weight, new_mask))
+            check = tf.debugging.assert_greater_equal(
+                step, tf.constant(1, tf.int64), message=_CALLBACK_MESSAGE
+            )
+            with tf.control_dependencies([check]):
+                _, sparsity = self.pruning_schedule(step)
+                for index, (weight, mask) in enumerate(zip(self._prunable, self.masks)):
+                    new_mask = self._new_mask(index, ops.convert_to_tensor(weight), sparsity)
+                    mask.assign(new_mask)
+                    if mask_weights:  # in replicas the optimizer's constraint zeros them
+                        weight.assign(ops.multiply(weight, new_mask))
             return tf.constant(True)
 
-        tf.cond(ops.cast(should_prune, "bool"), update, lambda: tf.constant(False))
+        tf.cond(enter, update, lambda: tf.constant(False))
 
     def call(self, inputs, *args, training=None, **kwargs):
         if training is True and self._prunable:

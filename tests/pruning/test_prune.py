@@ -143,3 +143,35 @@ def test_sparsity_report_counts_and_table():
     assert data["total"]["size"] == sum(r["size"] for r in data["layers"])
     table = report.table()
     assert "fc" in table and "50.0%" in table and "2:4 50%" in table
+
+
+def test_sequence_model_with_embedding_attention_and_rnns():
+    keras.utils.set_random_seed(0)
+    tokens = keras.Input((6,), dtype="int32")
+    x = keras.layers.Embedding(30, 8, name="emb")(tokens)
+    x = keras.layers.MultiHeadAttention(2, 4, name="mha")(x, x)
+    x = keras.layers.LSTM(8, return_sequences=True, name="lstm")(x)
+    x = keras.layers.GRU(8, name="gru")(x)
+    model = keras.Model(tokens, keras.layers.Dense(3, name="out")(x))
+    pruned = pruning.prune_low_magnitude(model, ConstantSparsity(0.5, 1, frequency=2))
+    pruned.compile(optimizer="adam", loss="sparse_categorical_crossentropy", run_eagerly=True)
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 30, (32, 6)), rng.integers(0, 3, (32,))
+    pruned.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[UpdatePruningStep()])
+    report = pruning.sparsity_report(pruned)
+    labels = [(r["layer"], r["weight"]) for r in report.rows]
+    assert labels == [
+        ("emb", "embeddings"),
+        ("mha", "query/kernel"),
+        ("mha", "key/kernel"),
+        ("mha", "value/kernel"),
+        ("mha", "attention_output/kernel"),
+        ("lstm", "lstm_cell/kernel"),
+        ("lstm", "lstm_cell/recurrent_kernel"),
+        ("gru", "gru_cell/kernel"),
+        ("gru", "gru_cell/recurrent_kernel"),
+        ("out", "kernel"),
+    ]
+    assert all(r["sparsity"] == 0.5 for r in report.rows)  # even sizes: exactly half
+    stripped = pruning.strip_pruning(pruned)
+    np.testing.assert_allclose(np.asarray(stripped(x[:4])), np.asarray(pruned(x[:4])), atol=1e-6)

@@ -80,6 +80,13 @@ class SparsityReport:
         return self.table()
 
 
+def _label(layer, weight) -> str:
+    """The weight's path inside its layer ("query/kernel" in MultiHeadAttention)."""
+    path = getattr(weight, "path", "") or ""
+    marker = f"{layer.name}/"
+    return path[path.rindex(marker) + len(marker) :] if marker in path else weight.name
+
+
 def _walk(layer, out):
     if isinstance(layer, PruneLowMagnitude):
         out.append((layer.layer.name, layer.layer, layer))
@@ -127,7 +134,7 @@ def sparsity_report(model, m_by_n: tuple[int, int] | None = None) -> SparsityRep
             zeros = int(np.count_nonzero(values == 0))
             row = {
                 "layer": name,
-                "weight": weight.name,
+                "weight": _label(layer, weight),
                 "shape": list(values.shape),
                 "size": int(values.size),
                 "zeros": zeros,

@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 # Subpackages, imported on first use (`tfopt.export`, ...). Each one that lands adds itself.
 _SUBMODULES = (
     "datasets",
+    "distillation",
     "export",
     "pruning",
     "quantization",

@@ -428,6 +428,21 @@ class Distiller(keras.distillation.Distiller):
     def fit(self, x=None, y=None, batch_size=None, epochs=1, **kwargs):
         """`keras.Model.fit`; with `cache_teacher_outputs=True` the teacher runs once first.
 
+        The cached outputs are computed at the start of each `fit` call and reused
+        for all its epochs (and its `validation_split`); `validation_data` is not
+        cached (the teacher runs on it).
+
+        Args:
+            x: Inputs, as for `keras.Model.fit`. Defaults to `None`.
+            y: Labels; may be `None` for label-free distillation with `alpha=1`.
+                Defaults to `None`.
+            batch_size: As for `keras.Model.fit`. Defaults to `None` (32).
+            epochs: As for `keras.Model.fit`. Defaults to `1`.
+            **kwargs: Passed to `keras.Model.fit`.
+
+        Returns:
+            The `keras.callbacks.History`.
+
         Raises:
             ValueError: If `cache_teacher_outputs=True` and the inputs are not fixed
                 (a generator, a `PyDataset`, or a tf.data pipeline with random ops).

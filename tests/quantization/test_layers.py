@@ -89,7 +89,7 @@ def test_layer_parity(case, data, tmp_path):
     assert not census.float_compute_ops(), census.table()
     assert census.counts().get("QUANTIZE", 0) <= 1  # input quantized once, no requantize
     within, worst = helpers.parity_in_steps(result.parity, qat, x_test)
-    assert within >= 0.999 and worst <= 1.0 + helpers.STEP_SLACK, (within, worst)
+    assert within >= 0.999 and worst <= 2.0 + helpers.STEP_SLACK, (within, worst)
     # Top-1 flips only where two logits of a one-epoch model are within a step.
     assert result.parity.top1_agreement >= 0.98
 

@@ -98,6 +98,8 @@ class _Planner:
         if spec is None or spec.kind != "weighted":
             return
         layer = self.entries[id(node.operation)][0]
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            return  # its kernel's output channels are not on the last axis
         if registry.activation_name(getattr(layer, "activation", None)) != "linear":
             return
         user = self.single_consumer(node)

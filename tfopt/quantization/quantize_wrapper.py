@@ -133,8 +133,19 @@ class QuantizeWrapper(keras.layers.Wrapper):
         return shape
 
     def _folded(self, inputs, training):
-        """(kernel value, bias value) with the BatchNorm folded in; updates BN statistics."""
+        """(kernel, bias, correction) with the BatchNorm folded in.
+
+        The kernel is always folded with the moving statistics (what inference
+        and the exporters use). While training with BN statistics not frozen,
+        the output is corrected to the batch statistics, as BatchNormalization
+        does in training: y = conv_q(x) * sigma_moving / sigma_batch + bias_batch
+        (`correction` and the batch bias); the batch statistics also update the
+        moving ones. Otherwise `correction` is None.
+        """
         bn, layer = self.batchnorm, self.layer
+        gamma = bn.gamma if bn.scale else 1.0
+        beta = bn.beta if bn.center else 0.0
+        correction = None
         if training:
             y = tf.stop_gradient(tf.cast(layer(inputs), tf.float32))
             axes = list(range(len(y.shape) - 1))
@@ -142,14 +153,19 @@ class QuantizeWrapper(keras.layers.Wrapper):
             keep = bn.momentum + (1.0 - bn.momentum) * self.bn_frozen
             bn.moving_mean.assign(keep * bn.moving_mean + (1.0 - keep) * mean)
             bn.moving_variance.assign(keep * bn.moving_variance + (1.0 - keep) * variance)
-        gamma = bn.gamma if bn.scale else 1.0
-        beta = bn.beta if bn.center else 0.0
+        bias = layer.bias if layer.use_bias else 0.0
         scale = gamma * tf.math.rsqrt(bn.moving_variance + bn.epsilon)
         kernel_var = self._weight_quantizers[0][0]
         kernel = _scale_channels(tf.convert_to_tensor(kernel_var), scale, self._layouts[0])
-        bias = layer.bias if layer.use_bias else 0.0
-        bias = (bias - bn.moving_mean) * scale + beta
-        return kernel, bias
+        folded_bias = (bias - bn.moving_mean) * scale + beta
+        if training:
+            batch_scale = gamma * tf.math.rsqrt(variance + bn.epsilon)
+            frozen = self.bn_frozen
+            ratio = tf.sqrt(bn.moving_variance + bn.epsilon) * tf.math.rsqrt(variance + bn.epsilon)
+            correction = frozen + (1.0 - frozen) * ratio
+            batch_bias = (bias - mean) * batch_scale + beta
+            folded_bias = frozen * folded_bias + (1.0 - frozen) * batch_bias
+        return kernel, folded_bias, correction
 
     def quantized_weights(self) -> list[dict]:
         """The weights as inference computes them (BN folded, fake-quantized), for exporters.
@@ -161,7 +177,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
         values = [tf.convert_to_tensor(v) for v, _ in self._weight_quantizers]
         folded_bias = None
         if self.batchnorm is not None:
-            values[0], folded_bias = self._folded(None, False)
+            values[0], folded_bias, _ = self._folded(None, False)
         out = []
         for (variable, quantizer), value, layout, qvars in zip(
             self._weight_quantizers, values, self._layouts, self._weight_vars
@@ -186,18 +202,21 @@ class QuantizeWrapper(keras.layers.Wrapper):
         layer = self.layer
         active, frozen = self.quantize_active, self.ranges_frozen
         mapping = []
-        folded_bias = None
+        folded_bias = correction = None
         values = [tf.convert_to_tensor(v) for v, _ in self._weight_quantizers]
         if self.batchnorm is not None:
-            values[0], folded_bias = self._folded(inputs, training)
+            values[0], folded_bias, correction = self._folded(inputs, training)
         for (variable, quantizer), value, layout, qvars in zip(
             self._weight_quantizers, values, self._layouts, self._weight_vars
         ):
             q = quantizer(_to_channels_last(value, layout), training, qvars, active, frozen)
             mapping.append((variable, _from_channels_last(q, layout, variable.shape)))
         if folded_bias is not None and layer.use_bias:
-            mapping.append((layer.bias, folded_bias))
-            folded_bias = None
+            if correction is None:
+                mapping.append((layer.bias, folded_bias))
+                folded_bias = None
+            else:  # the bias is added after the correction
+                mapping.append((layer.bias, tf.zeros_like(layer.bias)))
         activation = getattr(layer, "activation", None)
         split = self._pre_quantizer is not None and activation is not None
         if split:
@@ -208,6 +227,8 @@ class QuantizeWrapper(keras.layers.Wrapper):
         finally:
             if split:
                 layer.activation = activation
+        if correction is not None:
+            outputs = outputs * correction
         if folded_bias is not None:
             outputs = outputs + folded_bias
         if split:
@@ -276,7 +297,7 @@ class QuantizeLayer(keras.layers.Layer):
         values = [tf.convert_to_tensor(v) for v, _ in self._weight_quantizers]
         folded_bias = None
         if self.batchnorm is not None:
-            values[0], folded_bias = self._folded(None, False)
+            values[0], folded_bias, _ = self._folded(None, False)
         out = []
         for (variable, quantizer), value, layout, qvars in zip(
             self._weight_quantizers, values, self._layouts, self._weight_vars

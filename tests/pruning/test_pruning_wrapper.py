@@ -48,10 +48,12 @@ def test_pruned_weights_stay_exactly_zero_after_every_update():
 
 
 def test_training_without_callback_says_to_add_it():
-    model, _ = _pruned_dense_model(ConstantSparsity(0.5, 0))
+    model, wrapper = _pruned_dense_model(ConstantSparsity(0.5, 0))
     x, y = _data()
-    with pytest.raises(Exception, match="UpdatePruningStep"):
-        model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    for _ in range(2):  # a failed run leaves the step alone, so the next fails too
+        with pytest.raises(Exception, match="UpdatePruningStep"):
+            model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+        assert int(wrapper.pruning_step.numpy()) == -1
 
 
 def test_inference_does_not_touch_the_step_or_masks():
@@ -126,8 +128,16 @@ def test_prunable_layer_and_unknown_layer():
     wrapper = PruneLowMagnitude(_Scale(), ConstantSparsity(0.5, 0))
     wrapper.build((None, 6))
     assert [w.name for w in wrapper.pruned_weights] == ["w"]
+    unknown = PruneLowMagnitude(_Unknown(name="_unknown"))
     with pytest.raises(ValueError, match=r"_unknown.*_Unknown.*PrunableLayer.*leave_dense"):
-        PruneLowMagnitude(_Unknown(name="_unknown"))
+        unknown.build((None, 6))
+    built = _Unknown(name="_built")
+    built.build((None, 6))
+    with pytest.raises(ValueError, match=r"_built.*_Unknown"):
+        PruneLowMagnitude(built)
+    flatten = PruneLowMagnitude(keras.layers.Flatten())  # no weights: nothing to prune
+    flatten.build((None, 2, 3))
+    assert flatten.pruned_weights == []
 
 
 @pytest.mark.parametrize(

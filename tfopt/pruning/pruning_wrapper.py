@@ -143,13 +143,8 @@ class PruneLowMagnitude(keras.layers.Wrapper):
                 f"Layer {layer.name!r} is already pruned (a PruneLowMagnitude); wrap each "
                 "layer once. Received: layer=PruneLowMagnitude(...)"
             )
-        if not prune_registry.is_known(layer) and (not layer.built or layer.weights):
-            raise ValueError(
-                f"Layer {layer.name!r} of class {type(layer).__name__} is not supported for "
-                "pruning: tfopt does not know which of its weights to prune. Make it a "
-                "tfopt.pruning.PrunableLayer (implement get_prunable_weights()), or leave "
-                f"it dense with prune_low_magnitude(..., leave_dense=[{layer.name!r}])."
-            )
+        if layer.built:
+            self._check_known(layer)
         if isinstance(pruning_schedule, dict):
             pruning_schedule = keras.saving.deserialize_keras_object(pruning_schedule)
         self.pruning_schedule = as_schedule(pruning_schedule)
@@ -176,9 +171,20 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         kwargs.setdefault("name", f"prune_low_magnitude_{layer.name}")
         super().__init__(layer, **kwargs)
 
+    @staticmethod
+    def _check_known(layer):
+        if not prune_registry.is_known(layer) and layer.weights:
+            raise ValueError(
+                f"Layer {layer.name!r} of class {type(layer).__name__} is not supported for "
+                "pruning: tfopt does not know which of its weights to prune. Make it a "
+                "tfopt.pruning.PrunableLayer (implement get_prunable_weights()), or leave "
+                f"it dense with prune_low_magnitude(..., leave_dense=[{layer.name!r}])."
+            )
+
     def build(self, input_shape=None):
         if not self.layer.built:
             self.layer.build(input_shape)
+        self._check_known(self.layer)
         pairs = prune_registry.prunable_weights(self.layer)
         for weight, axis in pairs:
             self._check_weight_fits(weight, axis)
@@ -250,16 +256,16 @@ class PruneLowMagnitude(keras.layers.Wrapper):
     def _training_update(self):
         import tensorflow as tf
 
-        self.pruning_step.assign_add(1)
-        step = ops.convert_to_tensor(self.pruning_step)
+        current = ops.convert_to_tensor(self.pruning_step)  # -1 until UpdatePruningStep runs
+        step = ops.add(current, 1)  # tfmot's convention: the first batch is step 1
         should_prune, _ = self.pruning_schedule(step)  # unused sparsity ops get pruned
-        # One branch per step: a missing callback (step < 1) also enters it and fails there.
-        enter = ops.logical_or(ops.cast(should_prune, "bool"), ops.less(step, 1))
+        # One branch per step: a missing callback (step -1) also enters it and fails there.
+        enter = ops.logical_or(ops.cast(should_prune, "bool"), ops.less(current, 0))
         mask_weights = not _in_replica_of_strategy()
 
         def update():
             check = tf.debugging.assert_greater_equal(
-                step, tf.constant(1, tf.int64), message=_CALLBACK_MESSAGE
+                current, tf.constant(0, tf.int64), message=_CALLBACK_MESSAGE
             )
             with tf.control_dependencies([check]):
                 _, sparsity = self.pruning_schedule(step)
@@ -270,7 +276,9 @@ class PruneLowMagnitude(keras.layers.Wrapper):
                         weight.assign(ops.multiply(weight, new_mask))
             return tf.constant(True)
 
-        tf.cond(enter, update, lambda: tf.constant(False))
+        done = tf.cond(enter, update, lambda: tf.constant(False))
+        with tf.control_dependencies([done]):  # not reached when the check fails
+            self.pruning_step.assign(step)
 
     def call(self, inputs, *args, training=None, **kwargs):
         if training is True and self._prunable:

@@ -45,5 +45,13 @@ def trained_cnn(digits):
     return model
 
 
+@pytest.fixture(scope="session")
+def tfmot_reference(trained_cnn, tmp_path_factory):
+    """tfmot's schedule values and masks (on trained_cnn's weights), from one subprocess."""
+    from _pruning_reference import run_tfmot_reference
+
+    return run_tfmot_reference(trained_cnn.get_weights(), tmp_path_factory.mktemp("tfmot"))
+
+
 def masked_positions_are_zero(wrapper) -> bool:
     return all(np.all(w.numpy()[m.numpy() == 0] == 0) for w, m in wrapper.pruning_vars())

@@ -1,11 +1,9 @@
 """The digits CNN pruned to 50/80/90%, 2:4 patterns that hold, and tfmot's masks on a twin."""
 
-import json
-
 import keras
 import numpy as np
 import pytest
-from _pruning_subprocess import run_json
+from _pruning_reference import MASK_CASES
 from conftest import compile_for_digits
 
 from tfopt import pruning
@@ -59,59 +57,12 @@ def test_two_four_pattern_holds_through_more_training(trained_cnn, digits):
     assert acc > 0.8  # measured 0.9 here
 
 
-TFMOT_MASKS = """
-import json, sys
-import numpy as np
-import tensorflow as tf
-import tf_keras as keras
-import tensorflow_model_optimization as tfmot
-
-weights = [np.asarray(w, np.float32) for w in json.load(open(sys.argv[1]))]
-x = np.zeros((4, 8, 8, 1), np.float32)
-y = np.zeros((4,), np.int32)
-out = {}
-for key, kwargs in [("s50", {"target": 0.5}), ("s80", {"target": 0.8}), ("s90", {"target": 0.9}),
-                    ("m2n4", {"target": 0.5, "sparsity_m_by_n": (2, 4)})]:
-    base = keras.Sequential([
-        keras.layers.InputLayer((8, 8, 1)),
-        keras.layers.Conv2D(8, 3, activation="relu"),
-        keras.layers.Conv2D(16, 3, activation="relu"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(32, activation="relu"),
-        keras.layers.Dense(10),
-    ])
-    base.set_weights(weights)
-    extra = {"sparsity_m_by_n": kwargs["sparsity_m_by_n"]} if "sparsity_m_by_n" in kwargs else {}
-    model = tfmot.sparsity.keras.prune_low_magnitude(
-        base, pruning_schedule=tfmot.sparsity.keras.ConstantSparsity(
-            kwargs["target"], begin_step=0, frequency=1), **extra)
-    model.compile(optimizer=keras.optimizers.SGD(0.0),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  run_eagerly=True)
-    model.fit(x, y, batch_size=4, epochs=1, verbose=0,
-              callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
-    masks = []
-    for layer in model.layers:
-        for v in layer.weights:
-            if "mask" in v.name:
-                masks.append(v.numpy().astype(int).ravel().tolist())
-    out[key] = masks
-print(json.dumps(out))
-"""
-
-
 @pytest.mark.tfmot
-def test_masks_select_the_same_positions_as_tfmot(trained_cnn, tmp_path):
-    weights_file = tmp_path / "weights.json"
-    weights_file.write_text(json.dumps([w.tolist() for w in trained_cnn.get_weights()]))
-    script = tmp_path / "tfmot_masks.py"
-    script.write_text(TFMOT_MASKS)
-    expected = run_json(f"import sys, runpy; sys.argv = ['x', {str(weights_file)!r}]; "
-                        f"runpy.run_path({str(script)!r}, run_name='__main__')")  # fmt: skip
+def test_masks_select_the_same_positions_as_tfmot(trained_cnn, tfmot_reference):
+    expected = tfmot_reference["masks"]
     x = np.zeros((4, 8, 8, 1), np.float32)
     y = np.zeros((4,), np.int32)
-    for key, target, kwargs in [("s50", 0.5, {}), ("s80", 0.8, {}), ("s90", 0.9, {}),
-                                ("m2n4", 0.5, {"sparsity_m_by_n": (2, 4)})]:  # fmt: skip
+    for key, target, kwargs in MASK_CASES:
         model = pruning.prune_low_magnitude(
             trained_cnn, ConstantSparsity(target, begin_step=0, frequency=1), **kwargs
         )

@@ -54,7 +54,7 @@ def test_pruning_summaries_write_sparsity(digits, tmp_path):
         PruningSummaries(log_dir="")
 
 
-def test_callbacks_work_inside_a_distiller(digits):
+def test_callbacks_work_inside_a_distiller(digits, tmp_path):
     teacher = compile_for_digits(small_cnn(seed=1))
     student = pruning.prune_low_magnitude(small_cnn(seed=2), ConstantSparsity(0.5, 2))
     distiller = keras.distillation.Distiller(
@@ -68,7 +68,9 @@ def test_callbacks_work_inside_a_distiller(digits):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     distiller.fit(digits.x_train[:128], digits.y_train[:128], batch_size=32, epochs=1,
-                  verbose=0, callbacks=[UpdatePruningStep()])  # fmt: skip
+                  verbose=0, callbacks=[UpdatePruningStep(),
+                                        PruningSummaries(log_dir=str(tmp_path))])  # fmt: skip
+    assert glob.glob(os.path.join(str(tmp_path), "metrics", "events.out.tfevents.*"))
     layers = collect_pruning_layers(distiller)
     assert len(layers) == 4
     for layer in layers:

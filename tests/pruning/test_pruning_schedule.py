@@ -1,77 +1,9 @@
 import numpy as np
 import pytest
-from _pruning_subprocess import run_json
+from _pruning_reference import GRID, STEPS
 
 from tfopt.pruning import ConstantSparsity, PolynomialDecay, PruningSchedule
 from tfopt.pruning.pruning_schedule import as_schedule
-
-# One grid for both sides: (class name, kwargs). Steps 0..max_step are compared.
-GRID = [
-    ("ConstantSparsity", {"target_sparsity": 0.5, "begin_step": 0}),
-    (
-        "ConstantSparsity",
-        {"target_sparsity": 0.8, "begin_step": 3, "end_step": 40, "frequency": 7},
-    ),
-    (
-        "ConstantSparsity",
-        {"target_sparsity": 0.0, "begin_step": 10, "end_step": -1, "frequency": 1},
-    ),
-    (
-        "PolynomialDecay",
-        {
-            "initial_sparsity": 0.0,
-            "final_sparsity": 0.9,
-            "begin_step": 0,
-            "end_step": 60,
-            "frequency": 5,
-        },
-    ),
-    (
-        "PolynomialDecay",
-        {
-            "initial_sparsity": 0.2,
-            "final_sparsity": 0.8,
-            "begin_step": 7,
-            "end_step": 113,
-            "power": 2,
-            "frequency": 3,
-        },
-    ),
-    (
-        "PolynomialDecay",
-        {
-            "initial_sparsity": 0.5,
-            "final_sparsity": 0.5,
-            "begin_step": 1,
-            "end_step": 2,
-            "power": 1,
-            "frequency": 1,
-        },
-    ),
-    (
-        "PolynomialDecay",
-        {
-            "initial_sparsity": 0.9,
-            "final_sparsity": 0.1,
-            "begin_step": 0,
-            "end_step": 97,
-            "power": 0.5,
-            "frequency": 11,
-        },
-    ),
-    (
-        "PolynomialDecay",
-        {
-            "initial_sparsity": 0.1,
-            "final_sparsity": 0.95,
-            "begin_step": 13,
-            "end_step": 171,
-            "power": 3,
-            "frequency": 1,
-        },
-    ),
-]
-STEPS = list(range(0, 260))
 
 
 def _ours(name, kwargs):
@@ -84,28 +16,9 @@ def _ours(name, kwargs):
     return [bool(v) for v in should], [v.item() for v in sparsity]
 
 
-@pytest.fixture(scope="module")
-def tfmot_values():
-    code = f"""
-    import json
-    import numpy as np
-    import tensorflow as tf
-    import tensorflow_model_optimization as tfmot
-    out = []
-    for name, kwargs in {GRID!r}:
-        schedule = getattr(tfmot.sparsity.keras, name)(**kwargs)
-        s, v = schedule(tf.constant({STEPS!r}, dtype=tf.int64))
-        s = np.broadcast_to(s.numpy(), ({len(STEPS)},))
-        v = np.broadcast_to(np.float32(v.numpy()), ({len(STEPS)},))
-        out.append([[bool(x) for x in s], [x.item() for x in v]])
-    print(json.dumps(out))
-    """
-    return run_json(code)
-
-
 @pytest.mark.tfmot
-def test_schedules_equal_tfmot_at_every_step(tfmot_values):
-    for (name, kwargs), (t_should, t_sparsity) in zip(GRID, tfmot_values):
+def test_schedules_equal_tfmot_at_every_step(tfmot_reference):
+    for (name, kwargs), (t_should, t_sparsity) in zip(GRID, tfmot_reference["schedules"]):
         should, sparsity = _ours(name, kwargs)
         assert should == t_should, (name, kwargs)
         # Bit-for-bit: both sides are float32 results of the same operations.

@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 import pytest
-from conftest import compile_for_digits, masked_positions_are_zero, small_cnn
+from conftest import masked_positions_are_zero, small_cnn
 
 from tfopt import pruning
 from tfopt.pruning import ConstantSparsity, PruneLowMagnitude, UpdatePruningStep
@@ -203,7 +203,9 @@ def test_already_pruned_layer():
 def test_tfmot_step_convention_in_a_cnn(digits):
     # tfmot counts the first batch as step 1: ConstantSparsity(begin_step=5, frequency=100)
     # prunes once, at batch 5 of the first epoch (45 batches of 32 in 1438 samples).
-    model = compile_for_digits(pruning.prune_low_magnitude(small_cnn(), ConstantSparsity(0.6, 5)))
+    # Eager: the same code as in graph mode, without a trace.
+    model = pruning.prune_low_magnitude(small_cnn(), ConstantSparsity(0.6, 5))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", run_eagerly=True)
     seen = []
 
     class Watch(keras.callbacks.Callback):

@@ -6,7 +6,7 @@ from tfopt import pruning
 from tfopt.pruning import PolynomialDecay, UpdatePruningStep
 from tfopt.pruning.pruning_callbacks import collect_pruning_layers
 
-SCHEDULE = {"initial_sparsity": 0.1, "final_sparsity": 0.8, "begin_step": 2, "end_step": 25,
+SCHEDULE = {"initial_sparsity": 0.1, "final_sparsity": 0.8, "begin_step": 2, "end_step": 15,
             "frequency": 3}  # fmt: skip
 
 
@@ -20,7 +20,7 @@ def _new_pruned(seed=7):
 
 
 def _fit(model, digits, epochs, callbacks=(), initial_epoch=0):
-    model.fit(digits.x_train[:320], digits.y_train[:320], batch_size=32, epochs=epochs,
+    model.fit(digits.x_train[:192], digits.y_train[:192], batch_size=32, epochs=epochs,
               shuffle=False, verbose=0, initial_epoch=initial_epoch,
               callbacks=[UpdatePruningStep(), *callbacks])  # fmt: skip
 
@@ -49,25 +49,25 @@ def test_keras_file_loads_without_custom_objects_and_resumes(digits, tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path)  # no custom_objects
     _assert_same(_state(loaded), _state(model))
-    assert _state(model)[0] == [10] * 4
+    assert _state(model)[0] == [6] * 4
     for a, b in zip(collect_pruning_layers(model), collect_pruning_layers(loaded)):
         assert b.pruning_schedule == a.pruning_schedule == PolynomialDecay(**SCHEDULE)
     # One more epoch on both: same step, masks and weights (optimizer state came along).
     _fit(model, digits, 1)
     _fit(loaded, digits, 1)
     _assert_same(_state(loaded), _state(model), atol=1e-6)
-    assert _state(model)[0] == [20] * 4
+    assert _state(model)[0] == [12] * 4
 
 
 class _Interrupt(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
-        if epoch == 1:
+        if epoch == 0:
             raise RuntimeError("interrupted on purpose")
 
 
 def test_backup_and_restore_resume_matches_uninterrupted_run(digits, tmp_path):
     straight = _new_pruned()
-    _fit(straight, digits, 3)
+    _fit(straight, digits, 3)  # 18 steps
 
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
     first = _new_pruned()
@@ -80,8 +80,8 @@ def test_backup_and_restore_resume_matches_uninterrupted_run(digits, tmp_path):
         resumed, digits, 3, callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))]
     )
     state = _state(resumed)
-    assert state[0] == [30] * 4
+    assert state[0] == [18] * 4
     _assert_same(state, _state(straight), atol=1e-6)
-    # Last pruning step is 23 (2 + 3 * 7; 26 > end_step): sparsity there is
-    # 0.8 - 0.7 * (2 / 23) ** 3 = 0.7995, so about 20% of each kernel is kept.
+    # Last pruning step is 14 (2 + 3 * 4; 17 > end_step): sparsity there is
+    # 0.8 - 0.7 * (1 / 13) ** 3 = 0.7997, so about 20% of each kernel is kept.
     assert all(0.19 < m.mean() < 0.22 for m in state[1])

@@ -120,8 +120,8 @@ class _Planner:
     def output_absorbed(self, node, kind):
         """True when the consumer quantizes this node's output for it.
 
-        A weighted op's (possibly BN-folded) output feeding exactly one fusable
-        ReLU/ReLU6 is quantized by the activation; any quantized output feeding
+        A weighted op's (possibly BN-folded) or an Add's output feeding exactly
+        one fusable ReLU/ReLU6 is quantized by the activation; any quantized output feeding
         only a Concatenate is quantized by the concat (one shared scale).
         """
         tail = node
@@ -136,7 +136,11 @@ class _Planner:
             return False
         if spec.kind == "concat":
             return True
-        return spec.kind == "activation" and kind == "weighted"
+        if spec.kind != "activation":
+            return False
+        # TFLite's int8 CONV / DEPTHWISE / FULLY_CONNECTED / ADD / SUB fuse a ReLU(6).
+        layer = self.entries[id(node.operation)][0]
+        return kind == "weighted" or isinstance(layer, (keras.layers.Add, keras.layers.Subtract))
 
     def bn_of(self, node):
         user = self.single_consumer(node)

@@ -48,12 +48,15 @@ def test_pruned_weights_stay_exactly_zero_after_every_update():
 
 
 def test_training_without_callback_says_to_add_it():
-    model, wrapper = _pruned_dense_model(ConstantSparsity(0.5, 0))
+    model, wrapper = _pruned_dense_model(ConstantSparsity(0.5, 1))
     x, y = _data()
     for _ in range(2):  # a failed run leaves the step alone, so the next fails too
-        with pytest.raises(Exception, match="UpdatePruningStep"):
+        with pytest.raises(ValueError, match="UpdatePruningStep"):
             model.fit(x, y, batch_size=8, epochs=1, verbose=0)
         assert int(wrapper.pruning_step.numpy()) == -1
+    # Then adding the callback to the same compiled model works.
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[UpdatePruningStep()])
+    assert int(wrapper.pruning_step.numpy()) == 8 and wrapper.masks[0].numpy().mean() == 0.5
 
 
 def test_inference_does_not_touch_the_step_or_masks():
@@ -222,3 +225,14 @@ def test_tfmot_step_convention_in_a_cnn(digits):
     )
     assert seen[3] == 1.0 and seen[4] < 1.0  # batch index 4 is step 5
     assert len(seen) == 45
+
+
+def test_xla_training_and_the_missing_callback_message():
+    x, y = _data()
+    model, wrapper = _pruned_dense_model(ConstantSparsity(0.5, 1, frequency=2))
+    model.compile(optimizer="adam", loss="mse", jit_compile=True)
+    with pytest.raises(ValueError, match="UpdatePruningStep"):  # XLA drops graph asserts
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[UpdatePruningStep()])
+    assert int(wrapper.pruning_step.numpy()) == 4
+    assert wrapper.masks[0].numpy().mean() == 0.5 and masked_positions_are_zero(wrapper)

@@ -67,6 +67,14 @@ class UpdatePruningStep(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._layers = collect_pruning_layers(self.model)
+        if any(not layer._step_ready for layer in self._layers):
+            for layer in self._layers:
+                layer._step_ready = True
+            # A training step traced before (e.g. a fit that failed for want of this
+            # callback) is stale: build a fresh one.
+            make = getattr(self.model, "make_train_function", None)
+            if make is not None:
+                make(force=True)
         for layer in self._layers:
             if int(layer.pruning_step.numpy()) == -1:
                 layer.pruning_step.assign(0)

@@ -170,6 +170,8 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         self.seed = seed
         kwargs.setdefault("name", f"prune_low_magnitude_{layer.name}")
         super().__init__(layer, **kwargs)
+        # Set by UpdatePruningStep.on_train_begin; checked when a training step is traced.
+        self._step_ready = False
 
     @staticmethod
     def _check_known(layer):
@@ -282,6 +284,10 @@ class PruneLowMagnitude(keras.layers.Wrapper):
 
     def call(self, inputs, *args, training=None, **kwargs):
         if training is True and self._prunable:
+            if not self._step_ready:
+                # Caught when the training step is built, before any graph runs; the
+                # in-graph check covers graphs traced earlier (it is ignored under XLA).
+                raise ValueError(_CALLBACK_MESSAGE)
             self._training_update()
         return self.layer(inputs, *args, **kwargs)
 

@@ -9,7 +9,7 @@ import keras
 from tfopt.pruning import prune_registry
 from tfopt.pruning.pruning_callbacks import collect_pruning_layers
 from tfopt.pruning.pruning_schedule import PruningSchedule
-from tfopt.pruning.pruning_wrapper import PruneLowMagnitude
+from tfopt.pruning.pruning_wrapper import PruneLowMagnitude, _check_params
 
 
 def _is_graph_model(model) -> bool:
@@ -131,8 +131,13 @@ def prune_low_magnitude(
         "sparsity_m_by_n": sparsity_m_by_n,
         **kwargs,
     }
-    # Validate the arguments once, up front, with a throwaway wrapper-free check.
-    PruneLowMagnitude(keras.layers.Dense(1), **params)
+    _check_params(
+        pruning_schedule,
+        block_size,
+        block_pooling_type,
+        sparsity_m_by_n,
+        kwargs.get("mask_type", "magnitude"),
+    )
     if isinstance(to_prune, keras.Model):
         if collect_pruning_layers(to_prune):
             raise ValueError(

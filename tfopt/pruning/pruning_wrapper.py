@@ -75,6 +75,36 @@ def _check_m_by_n(m_by_n) -> tuple[int, int] | None:
     return m, n
 
 
+def _check_params(pruning_schedule, block_size, block_pooling_type, sparsity_m_by_n, mask_type):
+    """Validates the pruning arguments; returns them normalized."""
+    if isinstance(pruning_schedule, dict):
+        pruning_schedule = keras.saving.deserialize_keras_object(pruning_schedule)
+    schedule = as_schedule(pruning_schedule)
+    size = _check_block_size(block_size)
+    if block_pooling_type not in ("AVG", "MAX"):
+        raise ValueError(
+            'Argument `block_pooling_type` must be "AVG" or "MAX". '
+            f"Received: block_pooling_type={block_pooling_type!r}"
+        )
+    m_by_n = _check_m_by_n(sparsity_m_by_n)
+    if m_by_n and size != (1, 1):
+        raise ValueError(
+            "Use either `block_size` or `sparsity_m_by_n`, not both. Received: "
+            f"block_size={block_size!r}, sparsity_m_by_n={sparsity_m_by_n!r}"
+        )
+    if mask_type not in MASK_TYPES:
+        raise ValueError(
+            f"Argument `mask_type` must be one of {MASK_TYPES}. Received: mask_type={mask_type!r}"
+        )
+    return {
+        "pruning_schedule": schedule,
+        "block_size": size,
+        "block_pooling_type": block_pooling_type,
+        "sparsity_m_by_n": m_by_n,
+        "mask_type": mask_type,
+    }
+
+
 def _in_replica_of_strategy() -> bool:
     """True inside `strategy.run` of a real distribution strategy (e.g. MirroredStrategy)."""
     import tensorflow as tf
@@ -145,28 +175,14 @@ class PruneLowMagnitude(keras.layers.Wrapper):
             )
         if layer.built:
             self._check_known(layer)
-        if isinstance(pruning_schedule, dict):
-            pruning_schedule = keras.saving.deserialize_keras_object(pruning_schedule)
-        self.pruning_schedule = as_schedule(pruning_schedule)
-        self.block_size = _check_block_size(block_size)
-        if block_pooling_type not in ("AVG", "MAX"):
-            raise ValueError(
-                'Argument `block_pooling_type` must be "AVG" or "MAX". '
-                f"Received: block_pooling_type={block_pooling_type!r}"
-            )
-        self.block_pooling_type = block_pooling_type
-        self.sparsity_m_by_n = _check_m_by_n(sparsity_m_by_n)
-        if self.sparsity_m_by_n and self.block_size != (1, 1):
-            raise ValueError(
-                "Use either `block_size` or `sparsity_m_by_n`, not both. Received: "
-                f"block_size={block_size!r}, sparsity_m_by_n={sparsity_m_by_n!r}"
-            )
-        if mask_type not in MASK_TYPES:
-            raise ValueError(
-                f"Argument `mask_type` must be one of {MASK_TYPES}. Received: "
-                f"mask_type={mask_type!r}"
-            )
-        self.mask_type = mask_type
+        checked = _check_params(
+            pruning_schedule, block_size, block_pooling_type, sparsity_m_by_n, mask_type
+        )
+        self.pruning_schedule = checked["pruning_schedule"]
+        self.block_size = checked["block_size"]
+        self.block_pooling_type = checked["block_pooling_type"]
+        self.sparsity_m_by_n = checked["sparsity_m_by_n"]
+        self.mask_type = checked["mask_type"]
         self.seed = seed
         kwargs.setdefault("name", f"prune_low_magnitude_{layer.name}")
         super().__init__(layer, **kwargs)

@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+from tests.quantization import helpers
 from tfopt import quantization as tq
 
 L = keras.layers
@@ -128,3 +129,30 @@ def test_bn_folding_matches_float_bn_at_inference():
     # output's 8-bit step; both bound the error by a few output steps.
     step = float(_by_name(qat)["quant_relu"]._output_vars[0]["max"].numpy()) / 255
     assert np.abs(got - ref).max() < 4 * step
+
+
+def test_preserve_sparsity_keeps_pruned_zeros(data):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            L.Conv2D(8, 3, activation="relu", name="c"),
+            L.Flatten(),
+            L.Dense(10, name="d"),
+        ]
+    )
+    pruned = {}
+    for layer in (model.layers[0], model.layers[2]):
+        kernel = layer.kernel.numpy()
+        kernel[np.abs(kernel) < np.quantile(np.abs(kernel), 0.6)] = 0.0  # ~60% pruned
+        layer.kernel.assign(kernel)
+        pruned[f"quant_{layer.name}"] = kernel == 0.0
+    qat = tq.quantize_model(model, preserve_sparsity=True)
+    helpers.compile_fit(qat, data, epochs=1)
+    for name, zeros in pruned.items():
+        (entry,) = _by_name(qat)[name].quantized_weights()
+        assert np.all(entry["value"][zeros] == 0.0), name
+    plain = helpers.compile_fit(tq.quantize_model(model), data, epochs=1)
+    (entry,) = _by_name(plain)["quant_d"].quantized_weights()
+    # Without it, training moves most pruned weights off zero.
+    assert np.mean(entry["value"][pruned["quant_d"]] == 0.0) < 0.5

@@ -149,7 +149,12 @@ class _Planner:
         return None
 
 
-def transform(model: keras.Model, config: QuantizationConfig, annotated_only: bool):
+def transform(
+    model: keras.Model,
+    config: QuantizationConfig,
+    annotated_only: bool,
+    preserve_sparsity: bool = False,
+):
     """The QAT model of a functional `model` (layers cloned; `model` is left as it was)."""
     plan = _Planner(model, annotated_only)
     values: dict[int, tuple] = {}  # id(old tensor) -> (new tensor, state)
@@ -162,6 +167,7 @@ def transform(model: keras.Model, config: QuantizationConfig, annotated_only: bo
         values[id(t)] = (new, _FLOAT)
     quantized_cache: dict[int, object] = {}
     weight_copies = []
+    wrappers = []
 
     def quantized(old):
         new, state = values[id(old)]
@@ -216,8 +222,10 @@ def transform(model: keras.Model, config: QuantizationConfig, annotated_only: bo
                 quantize_pre_activation=spec.kind == "weighted" and not own_ok,
                 config=config,
                 dense=spec.dense,
+                preserve_sparsity=preserve_sparsity,
             )
             layer = QuantizeWrapper(clone, qc, batchnorm=bn)
+            wrappers.append(layer)
             state = _PENDING if pending else _QUANT
             if bn_node is not None:
                 bn = (bn, bn_node.operation)
@@ -230,6 +238,8 @@ def transform(model: keras.Model, config: QuantizationConfig, annotated_only: bo
             weight_copies.append(bn)
     for clone, original in weight_copies:
         clone.set_weights(original.get_weights())
+    for layer in wrappers:
+        layer.reset_sparsity_masks()
     outputs = [values[id(t)][0] for t in model.outputs]
     outputs = outputs[0] if len(outputs) == 1 else outputs
     inputs = new_inputs[0] if len(new_inputs) == 1 else new_inputs

@@ -55,7 +55,11 @@ def _as_functional(model, argument="to_quantize") -> keras.Model:
     return model
 
 
-def quantize_model(to_quantize: keras.Model, config: QuantizationConfig | str | None = None):
+def quantize_model(
+    to_quantize: keras.Model,
+    config: QuantizationConfig | str | None = None,
+    preserve_sparsity: bool = False,
+):
     """Makes a QAT model: every layer fake-quantized where the int8 runtimes quantize.
 
     BatchNormalization is folded into the Conv/DepthwiseConv/Dense before it,
@@ -75,6 +79,8 @@ def quantize_model(to_quantize: keras.Model, config: QuantizationConfig | str | 
         to_quantize: a built Keras 3 Sequential or functional model.
         config: a `QuantizationConfig`, a preset name ("tflite", "tensorrt").
             Defaults to `None` ("tflite").
+        preserve_sparsity: keep the zero weights of a pruned model at zero
+            through QAT (prune, strip, then QAT). Defaults to `False`.
 
     Returns:
         The QAT `keras.Model`.
@@ -85,7 +91,9 @@ def quantize_model(to_quantize: keras.Model, config: QuantizationConfig | str | 
     """
     config = resolve_config(config)
     model = _as_functional(to_quantize)
-    return _transform.transform(model, config, annotated_only=False)
+    return _transform.transform(
+        model, config, annotated_only=False, preserve_sparsity=bool(preserve_sparsity)
+    )
 
 
 def quantize_annotate_layer(to_annotate, quantize_config: QuantizeConfig | None = None):

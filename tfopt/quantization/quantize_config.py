@@ -99,6 +99,8 @@ class LayerQuantizeConfig(QuantizeConfig):
         config: a `QuantizationConfig` (or its dict). Defaults to `None` ("tflite").
         dense: the kernel belongs to a Dense layer (uses `dense_per_channel`).
             Defaults to `False`.
+        preserve_sparsity: keep the weights' zeros at zero (a pruned model stays
+            sparse through QAT). Defaults to `False`.
     """
 
     def __init__(
@@ -108,6 +110,7 @@ class LayerQuantizeConfig(QuantizeConfig):
         quantize_pre_activation: bool = False,
         config: QuantizationConfig | dict | None = None,
         dense: bool = False,
+        preserve_sparsity: bool = False,
     ):
         self.weights = dict(weights or {})
         _check_layouts(self.weights.values())
@@ -117,6 +120,7 @@ class LayerQuantizeConfig(QuantizeConfig):
             config = QuantizationConfig.from_config(config)
         self.config = config or QuantizationConfig.from_preset("tflite")
         self.dense = bool(dense)
+        self.preserve_sparsity = bool(preserve_sparsity)
 
     def _weight_quantizer(self, layout):
         per_axis = layout != "tensor" and (
@@ -167,4 +171,5 @@ class LayerQuantizeConfig(QuantizeConfig):
             "quantize_pre_activation": self.quantize_pre_activation,
             "config": self.config.get_config(),
             "dense": self.dense,
+            "preserve_sparsity": self.preserve_sparsity,
         }

@@ -113,6 +113,17 @@ class QuantizeWrapper(keras.layers.Wrapper):
         for (variable, quantizer), layout in zip(self._weight_quantizers, self._layouts):
             shape = self._channels_last_shape(variable, layout)
             self._weight_vars.append(quantizer.build(shape, _safe(variable.name), self))
+        self._masks = []
+        if getattr(qc, "preserve_sparsity", False):
+            self._masks = [
+                self.add_weight(
+                    name=f"{_safe(variable.name)}_mask",
+                    shape=variable.shape,
+                    initializer="ones",
+                    trainable=False,
+                )
+                for variable, _ in self._weight_quantizers
+            ]
         self._output_quantizers = qc.get_output_quantizers(self.layer)
         self._output_vars = [
             q.build((), f"output_{i}", self) for i, q in enumerate(self._output_quantizers)
@@ -131,6 +142,18 @@ class QuantizeWrapper(keras.layers.Wrapper):
         if layout == "transpose":
             return (*shape[:-2], shape[-1], shape[-2])
         return shape
+
+    def _weight_values(self):
+        """The float weights, with pruned zeros kept at zero when preserving sparsity."""
+        values = [tf.convert_to_tensor(v) for v, _ in self._weight_quantizers]
+        if self._masks:
+            values = [v * tf.convert_to_tensor(m) for v, m in zip(values, self._masks)]
+        return values
+
+    def reset_sparsity_masks(self) -> None:
+        """Sets each mask from the weight's current zeros (called once by quantize_model)."""
+        for (variable, _), mask in zip(self._weight_quantizers, self._masks):
+            mask.assign(tf.cast(tf.not_equal(tf.convert_to_tensor(variable), 0.0), mask.dtype))
 
     def _folded(self, inputs, training):
         """(kernel, bias, correction) with the BatchNorm folded in.
@@ -155,8 +178,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
             bn.moving_variance.assign(keep * bn.moving_variance + (1.0 - keep) * variance)
         bias = layer.bias if layer.use_bias else 0.0
         scale = gamma * tf.math.rsqrt(bn.moving_variance + bn.epsilon)
-        kernel_var = self._weight_quantizers[0][0]
-        kernel = _scale_channels(tf.convert_to_tensor(kernel_var), scale, self._layouts[0])
+        kernel = _scale_channels(self._weight_values()[0], scale, self._layouts[0])
         folded_bias = (bias - bn.moving_mean) * scale + beta
         if training:
             batch_scale = gamma * tf.math.rsqrt(variance + bn.epsilon)
@@ -174,7 +196,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
         "channels_last" (numpy, output channels on the last axis), "min"/"max"
         (the stored range), "quantizer", "layout" and "variable".
         """
-        values = [tf.convert_to_tensor(v) for v, _ in self._weight_quantizers]
+        values = self._weight_values()
         folded_bias = None
         if self.batchnorm is not None:
             values[0], folded_bias, _ = self._folded(None, False)
@@ -203,7 +225,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
         active, frozen = self.quantize_active, self.ranges_frozen
         mapping = []
         folded_bias = correction = None
-        values = [tf.convert_to_tensor(v) for v, _ in self._weight_quantizers]
+        values = self._weight_values()
         if self.batchnorm is not None:
             values[0], folded_bias, correction = self._folded(inputs, training)
         for (variable, quantizer), value, layout, qvars in zip(
@@ -294,7 +316,7 @@ class QuantizeLayer(keras.layers.Layer):
         "channels_last" (numpy, output channels on the last axis), "min"/"max"
         (the stored range), "quantizer", "layout" and "variable".
         """
-        values = [tf.convert_to_tensor(v) for v, _ in self._weight_quantizers]
+        values = self._weight_values()
         folded_bias = None
         if self.batchnorm is not None:
             values[0], folded_bias, _ = self._folded(None, False)

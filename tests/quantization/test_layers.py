@@ -67,6 +67,18 @@ CASES = {
         ),
     ),
     "subtract_leaky_relu": ((8, 8, 1), _subtract_leaky),
+    "separable_conv_bn_relu": (
+        (8, 8, 1),
+        lambda i: _head(
+            L.ReLU()(
+                L.BatchNormalization()(
+                    L.SeparableConv2D(8, 3, depth_multiplier=2, padding="same", use_bias=False)(
+                        L.Conv2D(4, 3, activation="relu")(i)
+                    )
+                )
+            )
+        ),
+    ),
     "activation_tanh": ((64,), lambda i: L.Dense(10)(L.Activation("tanh")(L.Dense(16)(i)))),
 }
 

@@ -149,6 +149,44 @@ class _Planner:
         return None
 
 
+def _split_separable(layer, args, config, preserve_sparsity):
+    """SeparableConv2D -> quantized DepthwiseConv2D (output quantized) + 1x1 Conv2D.
+
+    Returns the pointwise Conv2D (to wrap like any conv), its input args,
+    [(layer, weights)] to copy once built, and the depthwise wrapper.
+    """
+    L = keras.layers
+    depthwise = L.DepthwiseConv2D(
+        kernel_size=layer.kernel_size,
+        strides=layer.strides,
+        padding=layer.padding,
+        depth_multiplier=layer.depth_multiplier,
+        data_format=layer.data_format,
+        dilation_rate=layer.dilation_rate,
+        use_bias=False,
+        name=f"{layer.name}_depthwise",
+    )
+    pointwise = L.Conv2D(
+        layer.filters,
+        1,
+        use_bias=layer.use_bias,
+        activation=layer.activation,
+        data_format=layer.data_format,
+        name=f"{layer.name}_pointwise",
+    )
+    qc = LayerQuantizeConfig(
+        weights={"kernel": "depthwise"},
+        quantize_output=True,
+        config=config,
+        preserve_sparsity=preserve_sparsity,
+    )
+    wrapper = QuantizeWrapper(depthwise, qc)
+    hidden = wrapper(*args)
+    weights = layer.get_weights()
+    copies = [(depthwise, weights[:1]), (pointwise, weights[1:])]
+    return pointwise, (hidden,), copies, wrapper
+
+
 def transform(
     model: keras.Model,
     config: QuantizationConfig,
@@ -224,6 +262,12 @@ def transform(
                 dense=spec.dense,
                 preserve_sparsity=preserve_sparsity,
             )
+            if spec.separable:
+                clone, args, copies, depthwise = _split_separable(
+                    inner, args, config, preserve_sparsity
+                )
+                weight_copies.extend(copies)
+                wrappers.append(depthwise)
             layer = QuantizeWrapper(clone, qc, batchnorm=bn)
             wrappers.append(layer)
             state = _PENDING if pending else _QUANT
@@ -233,11 +277,12 @@ def transform(
         flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         for old, new in zip(node.outputs, flat):
             values[id(old)] = (new, state)
-        weight_copies.append((clone, inner))
+        if not (spec is not None and spec.separable and quantize and custom is None):
+            weight_copies.append((clone, inner.get_weights()))
         if bn is not None:
-            weight_copies.append(bn)
-    for clone, original in weight_copies:
-        clone.set_weights(original.get_weights())
+            weight_copies.append((bn[0], bn[1].get_weights()))
+    for clone, weights in weight_copies:
+        clone.set_weights(weights)
     for layer in wrappers:
         layer.reset_sparsity_masks()
     outputs = [values[id(t)][0] for t in model.outputs]

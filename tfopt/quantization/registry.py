@@ -30,6 +30,7 @@ class LayerSpec:
     kind: str
     weights: tuple = ()  # ((attribute, layout), ...)
     dense: bool = False
+    separable: bool = False  # SeparableConv2D: split into depthwise + 1x1 conv
 
 
 _TABLE: dict[type, LayerSpec] = {
@@ -40,6 +41,8 @@ _TABLE: dict[type, LayerSpec] = {
     L.Conv2D: LayerSpec("weighted", (("kernel", "last"),)),
     L.DepthwiseConv2D: LayerSpec("weighted", (("kernel", "depthwise"),)),
     L.Conv2DTranspose: LayerSpec("weighted", (("kernel", "tensor"),)),
+    # Quantized as TFLite runs it: DEPTHWISE_CONV_2D, an int8 tensor, then CONV_2D 1x1.
+    L.SeparableConv2D: LayerSpec("weighted", (("kernel", "last"),), separable=True),
     L.ReLU: LayerSpec("activation"),
     L.Add: LayerSpec("output"),
     L.Subtract: LayerSpec("output"),

@@ -175,3 +175,28 @@ def test_sequence_model_with_embedding_attention_and_rnns():
     assert all(r["sparsity"] == 0.5 for r in report.rows)  # even sizes: exactly half
     stripped = pruning.strip_pruning(pruned)
     np.testing.assert_allclose(np.asarray(stripped(x[:4])), np.asarray(pruned(x[:4])), atol=1e-6)
+
+
+class _SubWithPruning(keras.Model):
+    """What the subclassed-model message tells users to write."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = pruning.prune_low_magnitude(keras.layers.Dense(4), ConstantSparsity(0.5, 1))
+        self.out = keras.layers.Dense(2)
+
+    def call(self, x, training=None):  # Keras passes `training` on only if call takes it
+        return self.out(self.fc(x, training=training))
+
+
+def test_inner_layers_of_a_subclassed_model_prune():
+    model = _SubWithPruning()
+    model.compile(optimizer="adam", loss="mse", run_eagerly=True)
+    x = np.random.default_rng(0).normal(size=(16, 6)).astype("float32")
+    model.fit(x, x[:, :2], batch_size=8, epochs=1, verbose=0, callbacks=[UpdatePruningStep()])
+    rows = pruning.sparsity_report(model).rows
+    # The wrapped Dense (24 weights -> 12 zeros), then the plain output Dense.
+    assert [r["sparsity"] for r in rows] == [0.5, 0.0]
+    assert int(model.fc.pruning_step.numpy()) == 2
+    with pytest.raises(ValueError, match="subclassed"):
+        pruning.strip_pruning(model)

@@ -76,7 +76,8 @@ class UpdatePruningStep(keras.callbacks.Callback):
             if make is not None:
                 make(force=True)
         for layer in self._layers:
-            if int(layer.pruning_step.numpy()) == -1:
+            # An unbuilt wrapper (subclassed models build on the first batch) starts at 0.
+            if layer.built and int(layer.pruning_step.numpy()) == -1:
                 layer.pruning_step.assign(0)
 
     def on_epoch_end(self, epoch, logs=None):

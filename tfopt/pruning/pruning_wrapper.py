@@ -218,7 +218,9 @@ class PruneLowMagnitude(keras.layers.Wrapper):
                 )
         self.masks = masks
         self.scores = scores
-        self.pruning_step = self._state(np.array(-1), "int64", "pruning_step")
+        # -1 until UpdatePruningStep starts training (0 if it already has: lazy builds).
+        start = 0 if self._step_ready else -1
+        self.pruning_step = self._state(np.array(start), "int64", "pruning_step")
         for weight, mask in zip(self._prunable, self.masks):
             if not isinstance(weight.constraint, _MaskConstraint):
                 weight.constraint = _MaskConstraint(mask, weight.constraint)

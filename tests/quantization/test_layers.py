@@ -104,6 +104,9 @@ def test_layer_parity(case, data, tmp_path):
     assert within >= 0.999 and worst <= 2.0 + helpers.STEP_SLACK, (within, worst)
     # Top-1 flips only where two logits of a one-epoch model are within a step.
     assert result.parity.top1_agreement >= 0.98
+    qdq = tfopt.export.to_onnx(qat, tmp_path / f"{case}.onnx", verify_data=x_test)
+    within, worst = helpers.parity_in_steps(qdq.parity, qat, x_test)
+    assert within >= 0.999 and worst <= 2.0 + helpers.STEP_SLACK, ("onnx", within, worst)
 
 
 def test_average_pooling_known_gap(data, tmp_path):

@@ -156,3 +156,48 @@ def test_preserve_sparsity_keeps_pruned_zeros(data):
     (entry,) = _by_name(plain)["quant_d"].quantized_weights()
     # Without it, training moves most pruned weights off zero.
     assert np.mean(entry["value"][pruned["quant_d"]] == 0.0) < 0.5
+
+
+@keras.saving.register_keras_serializable(package="tfopt_tests")
+class _Scale(keras.layers.Layer):
+    """A custom layer the built-in table does not know: y = x * w (per feature)."""
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="w")
+
+    def call(self, x):
+        return x * self.w
+
+
+@keras.saving.register_keras_serializable(package="tfopt_tests")
+class _ScaleConfig(tq.QuantizeConfig):
+    def get_weights_and_quantizers(self, layer):
+        return [(layer.w, tq.LastValueQuantizer(num_bits=4, symmetric=True, narrow_range=True))]
+
+    def get_output_quantizers(self, layer):
+        return [tq.MovingAverageQuantizer()]
+
+    def get_config(self):
+        return {}
+
+
+def test_custom_layer_with_quantize_config(tmp_path):
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((4,))
+    x = tq.quantize_annotate_layer(_Scale(name="scale"), quantize_config=_ScaleConfig())(inp)
+    model = keras.Model(inp, L.Dense(2, name="out")(x))
+    model.layers[1].layer.w.assign(np.array([0.3, -1.0, 0.55, 2.0], np.float32))
+    qat = tq.quantize_apply(model)
+    wrapper = _by_name(qat)["quant_scale"]
+    assert isinstance(wrapper, tq.QuantizeWrapper) and isinstance(_by_name(qat)["out"], L.Dense)
+    x = np.ones((1, 4), np.float32)
+    qat(x, training=True)
+    (entry,) = wrapper.quantized_weights()
+    # 4-bit narrow symmetric on max |w| = 2: step 2/7, so w snaps to multiples of 2/7.
+    np.testing.assert_allclose(
+        entry["value"], np.round(entry["value"] / (2 / 7)) * (2 / 7), atol=1e-6
+    )
+    assert np.abs(entry["value"] - [0.3, -1.0, 0.55, 2.0]).max() <= 1 / 7 + 1e-6
+    qat.save(tmp_path / "custom.keras")
+    loaded = keras.saving.load_model(tmp_path / "custom.keras")
+    np.testing.assert_array_equal(loaded(x), qat(x))

@@ -44,9 +44,6 @@ class QuantizeAnnotate(keras.layers.Wrapper):
     def call(self, inputs, training=None):
         return self.layer(inputs, training=training)
 
-    def compute_output_shape(self, input_shape):
-        return self.layer.compute_output_shape(input_shape)
-
     def get_config(self):
         config = super().get_config()
         config["quantize_config"] = (

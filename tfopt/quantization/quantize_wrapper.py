@@ -100,9 +100,8 @@ class QuantizeWrapper(keras.layers.Wrapper):
     def build(self, input_shape=None):
         if not self.layer.built:
             self.layer.build(input_shape)
-        output_shape = self.layer.compute_output_shape(input_shape)
         if self.batchnorm is not None and not self.batchnorm.built:
-            self.batchnorm.build(output_shape)
+            self.batchnorm.build(self.layer.compute_output_shape(input_shape))
         _add_flags(self)
         if self.batchnorm is not None:
             self.bn_frozen = self.add_weight(name="bn_frozen", initializer="zeros", **_FLAG)
@@ -259,9 +258,6 @@ class QuantizeWrapper(keras.layers.Wrapper):
         for quantizer, qvars in zip(self._output_quantizers, self._output_vars):
             outputs = quantizer(outputs, training, qvars, active, frozen)
         return outputs
-
-    def compute_output_shape(self, input_shape):
-        return self.layer.compute_output_shape(input_shape)
 
     def get_config(self):
         config = super().get_config()

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.distillation.helpers import CE, make_mlp
+from tests.distillation.helpers import CE, make_mlp, tflite_weight_arrays
 from tfopt.distillation import Distiller, FeatureDistillation
 
 pruning = pytest.importorskip("tfopt.pruning")
@@ -54,12 +54,19 @@ def test_pruned_student_is_pruned_inside_distiller_fit(pruned_distilled, digits)
     )
 
 
-def test_qat_student_distills_strips_and_exports_int8(pruned_distilled, teacher, digits, tmp_path):
+def test_qat_student_keeps_pruned_zeros_through_distillation_and_int8_export(
+    pruned_distilled, teacher, digits, tmp_path
+):
     from tfopt.export import to_tflite
 
     x, y, x_test, y_test = digits
     stripped = pruning.strip_pruning(pruned_distilled.student)
-    qat = quantization.quantize_model(stripped)
+    zeros = {
+        layer.name: np.asarray(layer.kernel) == 0
+        for layer in stripped.layers
+        if isinstance(layer, keras.layers.Dense)
+    }
+    qat = quantization.quantize_model(stripped, preserve_sparsity=True)
     distiller = Distiller(teacher, qat, "soft", alpha=0.9)
     distiller.compile(keras.optimizers.Adam(1e-3), CE, metrics=["accuracy"])
     before = distiller.evaluate(x_test, y_test, verbose=0, return_dict=True)
@@ -67,9 +74,10 @@ def test_qat_student_distills_strips_and_exports_int8(pruned_distilled, teacher,
     after = distiller.evaluate(x_test, y_test, verbose=0, return_dict=True)
     assert after["distillation_loss"] < before["distillation_loss"]
 
+    path = tmp_path / "student_int8.tflite"
     result = to_tflite(
         distiller.student,
-        tmp_path / "student_int8.tflite",
+        path,
         quantization="int8",
         representative_data=x[:100],
         verify_data=x_test,
@@ -78,6 +86,17 @@ def test_qat_student_distills_strips_and_exports_int8(pruned_distilled, teacher,
     (file_logits,) = result.parity.outputs
     int8_accuracy = np.mean(file_logits.argmax(-1) == y_test)
     assert int8_accuracy > 0.35  # chance is 0.1; same budget note as above
+
+    # The int8 file's FULLY_CONNECTED weights are the Keras kernels transposed (out, in):
+    # every weight pruned before QAT is still exactly 0 after distilling as QAT and export.
+    file_weights = tflite_weight_arrays(path)
+    assert len(file_weights) == len(zeros) == 2
+    for name, mask in zeros.items():
+        (weights,) = [w for key, w in file_weights.items() if f"/{name}" in key]
+        assert weights.dtype == np.int8
+        assert np.all(weights.T[mask] == 0), name
+        # ConstantSparsity(0.8) per kernel; int8 rounding may only add zeros.
+        assert np.mean(weights == 0) >= 0.79, name
 
 
 def test_distiller_with_pruned_student_saves_and_loads(pruned_distilled, digits, tmp_path):

@@ -57,3 +57,33 @@ def test_render_reports_mean_range_gain_and_wins(suite):
     assert "1.50x" in text and "1.05x" in text and "1.25x" in text
     assert "Not run: no module named x" in text
     assert suite.run_tfmot(True) == []
+
+
+def _compressed(model, file_sparsity):
+    return {
+        "kind": "compressed",
+        "model": model,
+        "accuracy": 0.9,
+        "bytes": 45_000,
+        "gzip_bytes": 16_000,
+        "parity_top1": 1.0,
+        "file_sparsity": file_sparsity,
+        "params": 38282,
+    }
+
+
+@pytest.mark.parametrize("qat_sparsity, warned", [(0.801, False), (0.28, True)])
+def test_render_reports_int8_file_sparsity_of_the_qat_student(suite, qat_sparsity, warned):
+    rows = [
+        _acc("digits", "teacher", 1, 0.98),
+        _acc("digits", "scratch", 1, 0.94),
+        _acc("digits", "distilled", 1, 0.95),
+        _compressed("teacher", 0.004),
+        _compressed("distilled_pruned", 0.802),
+        _compressed("distilled_pruned_qat", qat_sparsity),
+    ]
+    text = suite.render(rows, [])
+    assert "Kernel zeros (int8 file)" in text
+    qat_line = next(line for line in text.splitlines() if "+ QAT, int8" in line)
+    assert f"{100 * qat_sparsity:.1f}%" in qat_line
+    assert ("sparsity was not preserved through QAT" in text) == warned

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from _pruning_subprocess import run_json
+from tests.pruning._pruning_subprocess import run_json
 
 # One grid for both sides: (class name, kwargs). Steps 0..max_step are compared.
 GRID = [

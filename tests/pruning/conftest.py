@@ -48,7 +48,7 @@ def trained_cnn(digits):
 @pytest.fixture(scope="session")
 def tfmot_reference(trained_cnn, tmp_path_factory):
     """tfmot's schedule values and masks (on trained_cnn's weights), from one subprocess."""
-    from _pruning_reference import run_tfmot_reference
+    from tests.pruning._pruning_reference import run_tfmot_reference
 
     return run_tfmot_reference(trained_cnn.get_weights(), tmp_path_factory.mktemp("tfmot"))
 

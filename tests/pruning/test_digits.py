@@ -3,9 +3,9 @@
 import keras
 import numpy as np
 import pytest
-from _pruning_reference import MASK_CASES
-from conftest import compile_for_digits
 
+from tests.pruning._pruning_reference import MASK_CASES
+from tests.pruning.conftest import compile_for_digits
 from tfopt import pruning
 from tfopt.pruning import ConstantSparsity, PolynomialDecay, UpdatePruningStep
 

@@ -6,7 +6,7 @@ steps_per_execution > 1 fails inside Keras' own multi-step loop even for a plain
 ("You must feed a value for placeholder tensor 'while/cond/Placeholder'"); the step
 source itself is tested with steps_per_execution=5 in test_pruning_callbacks.py."""
 
-from _pruning_subprocess import run_json
+from tests.pruning._pruning_subprocess import run_json
 
 SCRIPT = """
 import json

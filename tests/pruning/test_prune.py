@@ -1,8 +1,8 @@
 import keras
 import numpy as np
 import pytest
-from conftest import compile_for_digits, small_cnn
 
+from tests.pruning.conftest import compile_for_digits, small_cnn
 from tfopt import pruning
 from tfopt.pruning import ConstantSparsity, PruneLowMagnitude, UpdatePruningStep
 

@@ -4,8 +4,8 @@ import os
 import keras
 import numpy as np
 import pytest
-from conftest import compile_for_digits, small_cnn
 
+from tests.pruning.conftest import compile_for_digits, small_cnn
 from tfopt import pruning
 from tfopt.pruning import ConstantSparsity, PruningSummaries, UpdatePruningStep
 from tfopt.pruning.pruning_callbacks import collect_pruning_layers

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-from _pruning_reference import GRID, STEPS
 
+from tests.pruning._pruning_reference import GRID, STEPS
 from tfopt.pruning import ConstantSparsity, PolynomialDecay, PruningSchedule
 from tfopt.pruning.pruning_schedule import as_schedule
 

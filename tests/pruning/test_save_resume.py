@@ -1,7 +1,7 @@
 import keras
 import numpy as np
-from conftest import small_cnn
 
+from tests.pruning.conftest import small_cnn
 from tfopt import pruning
 from tfopt.pruning import PolynomialDecay, UpdatePruningStep
 from tfopt.pruning.pruning_callbacks import collect_pruning_layers

@@ -66,7 +66,10 @@ def to_onnx(
     Keras 3 models take tf2onnx's `from_function` route (its `from_keras` fails
     on them). Inputs keep the Keras input names; outputs take the Keras output
     names. The file is run in onnxruntime against the model before it is renamed
-    to `path`.
+    to `path`. A QAT model from `tfopt.quantization.quantize_model` exports as
+    real 8-bit QDQ ONNX instead (8-bit weight initializers feeding
+    DequantizeLinear, activations through QuantizeLinear/DequantizeLinear with the
+    trained scales; opset 13 or higher), see `tfopt/export/onnx_qdq.py`.
 
     Example:
 

@@ -114,6 +114,9 @@ def to_tflite(
             (int8 weights, float activations), "int8" (full integer: int8 weights
             and activations, calibrated on `representative_data`) or "int16x8"
             (int16 activations, int8 weights). Defaults to `None`.
+            A QAT model from `tfopt.quantization.quantize_model` carries its
+            trained int8 ranges: with None or "int8" it exports fully int8
+            ("int8-qat") and needs no `representative_data`.
         representative_data: calibration samples for "int8"/"int16x8": a numpy
             array, a list or dict of arrays (one per model input), a tf.data.Dataset
             (of x or (x, y)), or a generator. Defaults to `None`.

@@ -78,3 +78,23 @@ def test_needs_a_qat_model():
     model.compile("sgd", "mse")
     with pytest.raises(ValueError, match="no quantization layers"):
         model.fit(np.zeros((4, 2)), np.zeros((4, 1)), callbacks=[tq.QATCallback()], verbose=0)
+
+
+def test_student_of_a_distiller():
+    """The callback finds the QAT layers of a Distiller's student (nested model)."""
+    from tfopt.distillation import Distiller
+
+    student = _model()
+    keras.utils.set_random_seed(2)
+    teacher = keras.Sequential([keras.Input((4, 4, 1)), L.Flatten(), L.Dense(2)])
+    distiller = Distiller(teacher, student, "mse", alpha=0.5)
+    distiller.compile("sgd", "mse")
+    x, y = _data()
+    relu = {layer.name: layer for layer in student.layers}["quant_relu"]
+    cb = tq.QATCallback(quant_delay_steps=2, freeze_ranges_step=3)
+    distiller.fit(x, y, batch_size=16, epochs=1, callbacks=[cb], verbose=0)  # steps 0, 1
+    assert relu.quantize_active.numpy() == 0.0
+    assert relu._output_vars[0]["count"].numpy() == 2.0
+    distiller.fit(x, y, batch_size=16, epochs=2, callbacks=[cb], verbose=0)  # steps 2..5
+    assert relu.quantize_active.numpy() == 1.0 and relu.ranges_frozen.numpy() == 1.0
+    assert len(cb._layers()) == sum(hasattr(layer, "quantize_active") for layer in student.layers)

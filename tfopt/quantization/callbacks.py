@@ -18,6 +18,31 @@ def _check_step(name, value, allow_none):
     return value
 
 
+def _collect_quantize_layers(model) -> list:
+    """Every quantization layer in `model`, nested models included.
+
+    A distiller's frozen teacher (a `teacher` attribute next to a `student`) is
+    skipped: only the model being trained follows the QAT schedule.
+    """
+    found, seen = [], set()
+    teacher = getattr(model, "teacher", None) if hasattr(model, "student") else None
+    if teacher is not None:
+        seen.add(id(teacher))
+
+    def visit(layer):
+        if id(layer) in seen:
+            return
+        seen.add(id(layer))
+        if isinstance(layer, (QuantizeWrapper, QuantizeLayer)):
+            found.append(layer)
+            return
+        for child in layer._flatten_layers(include_self=False, recursive=False):
+            visit(child)
+
+    visit(model)
+    return found
+
+
 @keras.saving.register_keras_serializable(package="tfopt")
 class QATCallback(keras.callbacks.Callback):
     """Progressive QAT: switches fake quantization on, and freezes ranges and BN, by step.
@@ -58,11 +83,7 @@ class QATCallback(keras.callbacks.Callback):
         self._state = None
 
     def _layers(self):
-        layers = [
-            layer
-            for layer in self.model.layers
-            if isinstance(layer, (QuantizeWrapper, QuantizeLayer))
-        ]
+        layers = _collect_quantize_layers(self.model)
         if not layers:
             raise ValueError(
                 f"QATCallback is attached to model {self.model.name!r}, which has no "

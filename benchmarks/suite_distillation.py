@@ -427,7 +427,7 @@ def render(tfopt_rows: list[dict], tfmot_rows: list[dict]) -> str:
         ),
         "",
     ]
-    table = []
+    table, gains = [], {}
     for variant in dict.fromkeys(r["variant"] for r in accuracy):
         rows = [r for r in accuracy if r["variant"] == variant]
         teacher = next(r for r in rows if r["model"] == "teacher")
@@ -436,6 +436,7 @@ def render(tfopt_rows: list[dict], tfmot_rows: list[dict]) -> str:
         s_mean, s_lo, s_hi = _mean_range(scratch)
         d_mean, d_lo, d_hi = _mean_range(distilled)
         wins = sum(d > s for d, s in zip(distilled, scratch))
+        gains[variant] = d_mean - s_mean
         chosen = next(r for r in rows if r["model"] == "distilled")
         table.append(
             {
@@ -495,6 +496,23 @@ def render(tfopt_rows: list[dict], tfmot_rows: list[dict]) -> str:
                 + [(k, f"T/alpha {k}", "pct") for k in keys],
             )
         )
+        for cells in grid_rows:
+            best = max((cells[k] for k in keys if k in cells), default=None)
+            if best is None or "scratch" not in cells:
+                continue
+            test_gain = gains.get(cells["variant"])
+            val_helped = best > cells["scratch"]
+            if val_helped and (test_gain is None or test_gain > 0):
+                continue
+            where = "on test" if val_helped else "on validation or on test"
+            lines += [
+                "",
+                f"On {cells['variant']}, distillation did not beat the scratch student {where} "
+                f"(best validation pair {100 * best:.1f}% vs scratch {100 * cells['scratch']:.1f}%"
+                + (f"; test gain {100 * test_gain:+.1f} pts" if test_gain is not None else "")
+                + "): with this teacher, student and budget the soft targets add nothing "
+                "measurable over the labels. Reported as measured, not re-tuned on test.",
+            ]
     timing = [r for r in tfopt_rows if r.get("kind") == "timing"]
     if timing:
         t = timing[0]

@@ -87,3 +87,39 @@ def test_render_reports_int8_file_sparsity_of_the_qat_student(suite, qat_sparsit
     qat_line = next(line for line in text.splitlines() if "+ QAT, int8" in line)
     assert f"{100 * qat_sparsity:.1f}%" in qat_line
     assert ("sparsity was not preserved through QAT" in text) == warned
+
+
+@pytest.mark.parametrize(
+    "distilled_test, distilled_val, noted", [(0.93, 0.95, True), (0.96, 0.97, False)]
+)
+def test_render_says_so_when_distillation_does_not_win(
+    suite, distilled_test, distilled_val, noted
+):
+    rows = [
+        _acc("digits", "teacher", 1, 0.98),
+        _acc("digits", "scratch", 1, 0.94),
+        {**_acc("digits", "distilled", 1, distilled_test), "temperature": 2.0, "alpha": 0.5},
+        {
+            "kind": "selection",
+            "variant": "digits",
+            "model": "scratch",
+            "seed": 1,
+            "val_accuracy": 0.95,
+        },
+    ] + [
+        {
+            "kind": "selection",
+            "variant": "digits",
+            "model": "distilled",
+            "seed": 1,
+            "temperature": t,
+            "alpha": a,
+            "val_accuracy": distilled_val if (t, a) == (2.0, 0.5) else 0.9,
+        }
+        for t, a in suite.GRID
+    ]
+    text = suite.render(rows, [])
+    # Scratch 95.0% on validation; test gain distilled - scratch (0.93 - 0.94 = -1.0 pts).
+    assert ("distillation did not beat the scratch student" in text) == noted
+    if noted:
+        assert "best validation pair 95.0% vs scratch 95.0%; test gain -1.0 pts" in text

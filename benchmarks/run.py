@@ -305,7 +305,8 @@ def render_section(name: str, record: dict, suite_dir: Path) -> str:
         loads += [] if load is None else [load]
         at = "" if load is None else f" (1-min load average {load:.1f} at its start)"
         timing.append(f"{side} side {sides[side]['seconds']:.0f} s{at}")
-    out.append(f"_Ran {record.get('finished', '?')}, {mode}; {', '.join(timing)}._")
+    by = f" by `{record['command']}`" if record.get("command") else ""
+    out.append(f"_Ran {record.get('finished', '?')}{by}, {mode}; {', '.join(timing)}._")
     out.append("")
     cores = (record.get("machine") or {}).get("cores")
     if loads and cores and max(loads) >= cores:

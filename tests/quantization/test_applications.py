@@ -17,7 +17,7 @@ def _qat_one_step(model, data):
     qat = tq.quantize_model(model)
     # One eager step: tracing a 100+ layer graph for `fit` costs more than the step.
     qat.compile("adam", "sparse_categorical_crossentropy", run_eagerly=True)
-    qat.fit(data.x_train[:32], data.y_train[:32], batch_size=32, epochs=1, verbose=0)
+    qat.fit(data.x_train[:16], data.y_train[:16], batch_size=16, epochs=1, verbose=0)
     return qat
 
 
@@ -30,7 +30,8 @@ def test_mobilenet_v2_tflite_and_onnx(rgb, tmp_path):
     qat = _qat_one_step(model, rgb)
     kinds = [type(layer).__name__ for layer in qat.layers]
     assert "BatchNormalization" not in kinds  # all 52 folded
-    x = rgb.x_test[:64]
+    # 16 images: the conversion dominates the cost; 160 outputs still test the bar.
+    x = rgb.x_test[:16]
     lite = tfopt.export.to_tflite(qat, tmp_path / "mnv2.tflite", verify_data=x)
     assert not tfopt.export.op_census(lite.path).float_compute_ops()
     within, worst = helpers.parity_in_steps(lite.parity, qat, x)
@@ -43,12 +44,17 @@ def test_mobilenet_v2_tflite_and_onnx(rgb, tmp_path):
 @pytest.mark.slow
 def test_resnet50_tflite(rgb, tmp_path):
     """ResNet50 converts fully int8. Its parity after a single step from random weights
-    is below the issue's bar: measured 88.6% of outputs within one step, worst 3 steps
-    (one-step rounding differences of the int8 kernels compound over 53 layers)."""
+    is below the issue's bar. Every kernel now matches Keras exactly on identical int8
+    inputs (bias rounded to the int32 grid), but a rare one-step flip (float32 vs
+    fixed-point requantization near a rounding boundary, about 1 element in 10^4) is
+    amplified by the barely-calibrated BN statistics of 53 layers. Measured here
+    (16-image step, 16 images): 88.75% of outputs within one step, worst 3 steps,
+    top-1 100%; with a 32-image step on 64 images: 98.4%, worst 2 steps."""
     keras.utils.set_random_seed(0)
     model = keras.applications.ResNet50(input_shape=(32, 32, 3), weights=None, classes=10)
     qat = _qat_one_step(model, rgb)
-    x = rgb.x_test[:64]
+    # 16 images: the conversion dominates the cost; 160 outputs still test the bar.
+    x = rgb.x_test[:16]
     lite = tfopt.export.to_tflite(qat, tmp_path / "resnet50.tflite", verify_data=x)
     census = tfopt.export.op_census(lite.path)
     assert not census.float_compute_ops()

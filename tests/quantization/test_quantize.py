@@ -201,3 +201,24 @@ def test_custom_layer_with_quantize_config(tmp_path):
     qat.save(tmp_path / "custom.keras")
     loaded = keras.saving.load_model(tmp_path / "custom.keras")
     np.testing.assert_array_equal(loaded(x), qat(x))
+
+
+def test_inference_bias_on_the_int32_grid_of_the_kernels(qat_cnn, tmp_path):
+    """At inference the (folded) bias is rounded to the int32 grid TFLite and ONNX
+    Runtime store it on: step = input scale x weight scale, per output channel."""
+    qat_cnn.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")  # the links are rebuilt on load
+    for model in (qat_cnn, loaded):
+        layers = _by_name(model)
+        relu = layers["quant_relu"]  # the conv's folded output, quantized after the ReLU
+        dw = layers["quant_dw"]  # its input is that ReLU's output
+        _, qvars = dw._input_source
+        assert qvars is relu._output_vars[0]
+        s_in = (qvars["max"].numpy() - qvars["min"].numpy()) / 255
+        wv = dw._weight_vars[0]
+        s_w = (wv["max"].numpy() - wv["min"].numpy()) / 254  # narrow range
+        grid = np.asarray(dw._bias_grid())
+        np.testing.assert_allclose(grid, s_in * s_w, rtol=1e-5)
+        conv = layers["quant_conv"]  # input: the quantized model input
+        bias = conv.quantized_weights()[0]["folded_bias"] / np.asarray(conv._bias_grid())
+        np.testing.assert_allclose(bias, np.round(bias), atol=1e-3)

@@ -50,6 +50,46 @@ def _scale_channels(kernel, scale, layout):
     return kernel * scale
 
 
+def _grid_step(quantizer, qvars):
+    """The scale of a fake-quantizer's grid, as a tensor (per channel for weights)."""
+    if "min" in qvars:
+        low, high = qvars["min"], qvars["max"]
+    else:  # FixedRangeQuantizer
+        low, high = quantizer.min_value, quantizer.max_value
+    codes = float(2**quantizer.num_bits - 1 - int(getattr(quantizer, "narrow_range", False)))
+    return (tf.convert_to_tensor(high) - tf.convert_to_tensor(low)) / codes
+
+
+def _activation_source(tensor):
+    """(quantizer, variables) whose grid a symbolic input lies on, or None.
+
+    Walks back from `tensor` through layers that keep their input's quantization
+    (pooling, padding, reshape...) to the QuantizeLayer or QuantizeWrapper that
+    quantized it.
+    """
+    from tfopt.quantization import registry
+
+    for _ in range(64):
+        history = getattr(tensor, "_keras_history", None)
+        if history is None:
+            return None
+        op = history.operation
+        if isinstance(op, QuantizeLayer):
+            return op.quantizer, op._vars
+        if isinstance(op, QuantizeWrapper):
+            if len(op._output_quantizers) != 1:
+                return None
+            return op._output_quantizers[0], op._output_vars[0]
+        spec = registry.spec_for(op)
+        if spec is None or spec.kind != "passthrough":
+            return None
+        inputs = op._inbound_nodes[history.node_index].input_tensors
+        if len(inputs) != 1:
+            return None
+        tensor = inputs[0]
+    return None
+
+
 @keras.saving.register_keras_serializable(package="tfopt")
 class QuantizeWrapper(keras.layers.Wrapper):
     """Runs a layer with fake-quantized weights and a fake-quantized output.
@@ -96,6 +136,33 @@ class QuantizeWrapper(keras.layers.Wrapper):
         super().__init__(layer, **kwargs)
         self.quantize_config = quantize_config
         self.batchnorm = batchnorm
+        object.__setattr__(self, "_input_source", None)
+
+    def __call__(self, *args, **kwargs):
+        inputs = args[0] if args else kwargs.get("inputs")
+        if isinstance(inputs, keras.KerasTensor):  # building a functional graph
+            object.__setattr__(self, "_input_source", _activation_source(inputs))
+        return super().__call__(*args, **kwargs)
+
+    def _bias_grid(self):
+        """The int32 bias grid the int8 kernels use (input scale x weight scale), or None.
+
+        TFLite and ONNX Runtime store the bias as int32 codes of step
+        s_input * s_weight (per output channel); inference rounds the float bias to
+        that grid so the Keras model adds exactly the bias the int8 kernel adds.
+        """
+        if self._input_source is None or not self._weight_quantizers:
+            return None
+        quantizer, qvars = self._input_source
+        step = _grid_step(quantizer, qvars) * _grid_step(
+            self._weight_quantizers[0][1], self._weight_vars[0]
+        )
+        return tf.where(step > 0, step, 1.0)
+
+    def _round_bias(self, bias, grid):
+        if grid is None:
+            return bias
+        return tf.round(bias / grid) * grid
 
     def build(self, input_shape=None):
         if not self.layer.built:
@@ -199,6 +266,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
         folded_bias = None
         if self.batchnorm is not None:
             values[0], folded_bias, _ = self._folded(None, False)
+            folded_bias = self._round_bias(folded_bias, self._bias_grid())
         out = []
         for (variable, quantizer), value, layout, qvars in zip(
             self._weight_quantizers, values, self._layouts, self._weight_vars
@@ -232,6 +300,12 @@ class QuantizeWrapper(keras.layers.Wrapper):
         ):
             q = quantizer(_to_channels_last(value, layout), training, qvars, active, frozen)
             mapping.append((variable, _from_channels_last(q, layout, variable.shape)))
+        grid = None if training else self._bias_grid()
+        if grid is not None:
+            if folded_bias is not None:
+                folded_bias = self._round_bias(folded_bias, grid)
+            elif getattr(layer, "use_bias", False) and getattr(layer, "bias", None) is not None:
+                mapping.append((layer.bias, self._round_bias(layer.bias, grid)))
         if folded_bias is not None and layer.use_bias:
             if correction is None:
                 mapping.append((layer.bias, folded_bias))
@@ -316,6 +390,7 @@ class QuantizeLayer(keras.layers.Layer):
         folded_bias = None
         if self.batchnorm is not None:
             values[0], folded_bias, _ = self._folded(None, False)
+            folded_bias = self._round_bias(folded_bias, self._bias_grid())
         out = []
         for (variable, quantizer), value, layout, qvars in zip(
             self._weight_quantizers, values, self._layouts, self._weight_vars

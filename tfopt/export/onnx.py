@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import keras
@@ -51,6 +52,52 @@ def _output_names(model, count):
     if len(names) == count and len(set(names)) == count and all(names):
         return [str(n) for n in names]
     return [f"output_{i}" for i in range(count)]
+
+
+def _parity_inputs(verify_data, specs):
+    """(inputs, "data") from the caller's `verify_data`, else 32 random samples."""
+    if verify_data is not None:
+        return _data.collect(verify_data, specs, "verify_data"), "data"
+    return _model.random_inputs(specs, 32), "random"
+
+
+def _convert(model, specs, opset, what="model", mode=None):
+    """tf2onnx's from_function on the model's inference function, quietly.
+
+    `mode` is an optional context manager the model must be traced under
+    (QAT models trace an export-only graph).
+    """
+    tf2onnx = _import_tf2onnx()
+    try:
+        with mode or contextlib.nullcontext(), _quiet.quiet() as log:
+            serve = _model.serving_function(model, specs)
+            model_proto, _ = tf2onnx.convert.from_function(
+                serve, input_signature=specs, opset=opset
+            )
+    except Exception as err:
+        raise RuntimeError(
+            f"ONNX conversion of {what} {model.name!r} (opset {opset}) failed: "
+            f"{type(err).__name__}: {err}\n{log.tail()}"
+        ) from err
+    return model_proto
+
+
+def _publish(model_proto, model, path, check_inputs, verified_on, quantization, input_signature):
+    """Names the outputs, writes the file staged, verifies it, renames it into place."""
+    model_proto = _rename_outputs(model_proto, _output_names(model, len(model_proto.graph.output)))
+    data = model_proto.SerializeToString()
+    with _staging.staged_file(path) as staged:
+        _staging.write_bytes(staged, data)
+        parity = verify(staged, model, check_inputs, input_signature=input_signature)
+    return ExportResult(
+        path=str(path),
+        format="onnx",
+        quantization=quantization,
+        bytes=len(data),
+        gzip_bytes=_files.gzip_size(data),
+        parity=dataclasses.replace(parity, path=str(path)),
+        verified_on=verified_on,
+    )
 
 
 def to_onnx(
@@ -111,35 +158,8 @@ def to_onnx(
             f"opset={opset!r}. Try opset={DEFAULT_OPSET}."
         )
     specs = _model.input_specs(model, input_signature)
-    if verify_data is not None:
-        check_inputs, verified_on = _data.collect(verify_data, specs, "verify_data"), "data"
-    else:
-        check_inputs, verified_on = _model.random_inputs(specs, 32), "random"
-
-    tf2onnx = _import_tf2onnx()
-    serve = _model.serving_function(model, specs)
-    try:
-        with _quiet.quiet() as log:
-            model_proto, _ = tf2onnx.convert.from_function(
-                serve, input_signature=specs, opset=opset
-            )
-    except Exception as err:
-        raise RuntimeError(
-            f"ONNX conversion of model {model.name!r} (opset {opset}) failed: "
-            f"{type(err).__name__}: {err}\n{log.tail()}"
-        ) from err
-    model_proto = _rename_outputs(model_proto, _output_names(model, len(model_proto.graph.output)))
-    data = model_proto.SerializeToString()
-
-    with _staging.staged_file(path) as staged:
-        _staging.write_bytes(staged, data)
-        parity = verify(staged, model, check_inputs, input_signature=input_signature)
-    return ExportResult(
-        path=str(path),
-        format="onnx",
-        quantization="float32",
-        bytes=len(data),
-        gzip_bytes=_files.gzip_size(data),
-        parity=dataclasses.replace(parity, path=str(path)),
-        verified_on=verified_on,
+    check_inputs, verified_on = _parity_inputs(verify_data, specs)
+    model_proto = _convert(model, specs, opset)
+    return _publish(
+        model_proto, model, path, check_inputs, verified_on, "float32", input_signature
     )

@@ -12,14 +12,9 @@ rewritten to int8 with the same grid (zero-point - 128).
 
 from __future__ import annotations
 
-import dataclasses
-import logging
-
 import numpy as np
 
-from tfopt.export import _data, _files, _model, _quiet, _staging
-from tfopt.export.result import ExportResult
-from tfopt.export.verify import verify
+from tfopt.export import _files, _model
 
 QDQ_MIN_OPSET = 13  # per-axis DequantizeLinear
 _WEIGHT_CONSUMERS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
@@ -205,7 +200,7 @@ def to_onnx_qdq(
             in a way that could not be matched to its int8 codes.
         RuntimeError: tf2onnx failed.
     """
-    from tfopt.export.onnx import DEFAULT_OPSET, _import_tf2onnx, _output_names, _rename_outputs
+    from tfopt.export.onnx import DEFAULT_OPSET, _convert, _parity_inputs, _publish
     from tfopt.quantization import _export
     from tfopt.quantization.quantizers import onnx_export_mode
 
@@ -225,32 +220,12 @@ def to_onnx_qdq(
             f"Argument `qdq_format` must be 's8s8' or 'u8u8'. Received: qdq_format={qdq_format!r}"
         )
     specs = _model.input_specs(model, input_signature)
-    if verify_data is not None:
-        check_inputs, verified_on = _data.collect(verify_data, specs, "verify_data"), "data"
-    else:
-        check_inputs, verified_on = _model.random_inputs(specs, 32), "random"
-
-    tf2onnx = _import_tf2onnx()
+    check_inputs, verified_on = _parity_inputs(verify_data, specs)
     import onnx
     from onnx import helper, numpy_helper
 
     table = _weight_table(model)
-    logger = logging.getLogger("tf2onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with onnx_export_mode(), _quiet.quiet() as log:
-            serve = _model.serving_function(model, specs)
-            model_proto, _ = tf2onnx.convert.from_function(
-                serve, input_signature=specs, opset=opset
-            )
-    except Exception as err:
-        raise RuntimeError(
-            f"ONNX conversion of QAT model {model.name!r} (opset {opset}) failed: "
-            f"{type(err).__name__}: {err}\n{log.tail()}"
-        ) from err
-    finally:
-        logger.setLevel(level)
+    model_proto = _convert(model, specs, opset, what="QAT model", mode=onnx_export_mode())
     graph = model_proto.graph
     unsigned = qdq_format == "u8u8"
     if not unsigned:
@@ -262,17 +237,6 @@ def to_onnx_qdq(
             "matched to the ONNX graph's initializers; the file would keep float weights."
         )
     onnx.checker.check_model(model_proto)
-    model_proto = _rename_outputs(model_proto, _output_names(model, len(graph.output)))
-    data = model_proto.SerializeToString()
-    with _staging.staged_file(path) as staged:
-        _staging.write_bytes(staged, data)
-        parity = verify(staged, model, check_inputs, input_signature=input_signature)
-    return ExportResult(
-        path=str(path),
-        format="onnx",
-        quantization=f"qdq-{qdq_format}",
-        bytes=len(data),
-        gzip_bytes=_files.gzip_size(data),
-        parity=dataclasses.replace(parity, path=str(path)),
-        verified_on=verified_on,
+    return _publish(
+        model_proto, model, path, check_inputs, verified_on, f"qdq-{qdq_format}", input_signature
     )

@@ -19,20 +19,9 @@ def collect_pruning_layers(model) -> list[PruneLowMagnitude]:
     Returns:
         The wrappers, in layer order.
     """
-    found, seen = [], set()
+    from tfopt._layers import find_layers
 
-    def visit(layer):
-        if id(layer) in seen:
-            return
-        seen.add(id(layer))
-        if isinstance(layer, PruneLowMagnitude):
-            found.append(layer)
-            return
-        for child in layer._flatten_layers(include_self=False, recursive=False):
-            visit(child)
-
-    visit(model)
-    return found
+    return find_layers(model, PruneLowMagnitude)
 
 
 def _scalar(tag: str, value: float, step: int) -> None:

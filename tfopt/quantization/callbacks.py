@@ -24,23 +24,11 @@ def _collect_quantize_layers(model) -> list:
     A distiller's frozen teacher (a `teacher` attribute next to a `student`) is
     skipped: only the model being trained follows the QAT schedule.
     """
-    found, seen = [], set()
+    from tfopt._layers import find_layers
+
     teacher = getattr(model, "teacher", None) if hasattr(model, "student") else None
-    if teacher is not None:
-        seen.add(id(teacher))
-
-    def visit(layer):
-        if id(layer) in seen:
-            return
-        seen.add(id(layer))
-        if isinstance(layer, (QuantizeWrapper, QuantizeLayer)):
-            found.append(layer)
-            return
-        for child in layer._flatten_layers(include_self=False, recursive=False):
-            visit(child)
-
-    visit(model)
-    return found
+    skip = () if teacher is None else (teacher,)
+    return find_layers(model, (QuantizeWrapper, QuantizeLayer), skip=skip)
 
 
 @keras.saving.register_keras_serializable(package="tfopt")

@@ -33,6 +33,12 @@ def check_keras_model(model, argument: str = "model") -> keras.Model:
     return model
 
 
+def is_qat(model) -> bool:
+    """True for a tfopt.quantization QAT model, told without importing that package."""
+    layers = getattr(model, "layers", None) or ()
+    return any(type(layer).__module__.startswith("tfopt.quantization") for layer in layers)
+
+
 def _safe_name(name: str, index: int) -> str:
     name = re.sub(r"[^A-Za-z0-9_]", "_", str(name or ""))
     if not name or not (name[0].isalpha()):

@@ -42,11 +42,6 @@ def _rename_outputs(model_proto, names):
     return model_proto
 
 
-def _is_qat(model) -> bool:
-    layers = getattr(model, "layers", None) or ()
-    return any(type(layer).__module__.startswith("tfopt.quantization") for layer in layers)
-
-
 def _output_names(model, count):
     names = list(getattr(model, "output_names", None) or [])
     if len(names) == count and len(set(names)) == count and all(names):
@@ -143,7 +138,7 @@ def to_onnx(
         RuntimeError: tf2onnx failed.
     """
     _model.check_keras_model(model)
-    if _is_qat(model):  # tfopt.quantization QAT model: int8 QDQ file (onnx_qdq.py)
+    if _model.is_qat(model):  # tfopt.quantization QAT model: int8 QDQ file (onnx_qdq.py)
         from tfopt.export.onnx_qdq import to_onnx_qdq
 
         return to_onnx_qdq(

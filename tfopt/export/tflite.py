@@ -34,8 +34,7 @@ _QAT = "int8-qat"
 
 def _qat_quantization(model, quantization: str) -> str:
     """'int8-qat' for a tfopt.quantization QAT model (None/'int8' asked), else `quantization`."""
-    layers = getattr(model, "layers", None) or ()
-    if not any(type(layer).__module__.startswith("tfopt.quantization") for layer in layers):
+    if not _model.is_qat(model):
         return quantization
     from tfopt.quantization import _export
 

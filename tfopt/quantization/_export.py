@@ -8,11 +8,6 @@ from tfopt.quantization.quantize_wrapper import QuantizeLayer, QuantizeWrapper
 from tfopt.quantization.quantizers import MovingAverageQuantizer
 
 
-def is_qat_model(model) -> bool:
-    layers = getattr(model, "layers", None) or []
-    return any(isinstance(layer, (QuantizeWrapper, QuantizeLayer)) for layer in layers)
-
-
 def activation_ranges(model):
     """[(layer, quantizer, {"min", "max", "count"} variables)] of every activation quantizer."""
     found = []

@@ -379,37 +379,6 @@ class QuantizeLayer(keras.layers.Layer):
         self._vars = self.quantizer.build((), "input", self)
         self.built = True
 
-    def quantized_weights(self) -> list[dict]:
-        """The weights as inference computes them (BN folded, fake-quantized), for exporters.
-
-        Returns one dict per quantized weight: "value" (numpy, the layer's layout),
-        "channels_last" (numpy, output channels on the last axis), "min"/"max"
-        (the stored range), "quantizer", "layout" and "variable".
-        """
-        values = self._weight_values()
-        folded_bias = None
-        if self.batchnorm is not None:
-            values[0], folded_bias, _ = self._folded(None, False)
-            folded_bias = self._round_bias(folded_bias, self._bias_grid())
-        out = []
-        for (variable, quantizer), value, layout, qvars in zip(
-            self._weight_quantizers, values, self._layouts, self._weight_vars
-        ):
-            q = quantizer(_to_channels_last(value, layout), False, qvars, 1.0, 1.0)
-            out.append(
-                {
-                    "value": _from_channels_last(q, layout, variable.shape).numpy(),
-                    "channels_last": q.numpy(),
-                    "min": qvars["min"].numpy(),
-                    "max": qvars["max"].numpy(),
-                    "quantizer": quantizer,
-                    "layout": layout,
-                    "variable": variable,
-                    "folded_bias": None if folded_bias is None else np.asarray(folded_bias),
-                }
-            )
-        return out
-
     def call(self, inputs, training=None):
         return self.quantizer(
             inputs, bool(training), self._vars, self.quantize_active, self.ranges_frozen

@@ -31,9 +31,13 @@ def test_weight_bits_out_of_range(bits):
         QuantizationConfig(weight_bits=bits)
 
 
-def test_activation_bits_other_than_8():
-    with pytest.raises(ValueError, match="activation_bits=16"):
+def test_activation_bits_other_than_8_or_16():
+    with pytest.raises(ValueError, match="activation_bits=12"):
+        QuantizationConfig(activation_bits=12)
+    # 16 bits is TFLite's 16x8 mode, whose int16 activations have zero-point 0.
+    with pytest.raises(ValueError, match="`symmetric_activations` must be True"):
         QuantizationConfig(activation_bits=16)
+    assert QuantizationConfig(activation_bits=16, symmetric_activations=True).activation_bits == 16
 
 
 def test_bad_decay_and_flag():
@@ -46,7 +50,8 @@ def test_bad_decay_and_flag():
 def test_resolve():
     assert resolve_config(None).name == "tflite"
     assert resolve_config("tensorrt").name == "tensorrt"
-    with pytest.raises(ValueError, match="Presets: 'tflite', 'tensorrt'"):
+    assert resolve_config("tflite16x8").activation_bits == 16
+    with pytest.raises(ValueError, match="Presets: 'tflite', 'tensorrt', 'tflite16x8'"):
         resolve_config("coreml")
     with pytest.raises(TypeError, match="Received: config of type int"):
         resolve_config(3)

@@ -68,5 +68,8 @@ def test_inactive_is_identity_but_observes():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="num_bits=9"):
         LastValueQuantizer(9)
+    # Activations also take 16 bits (TFLite's 16x8 mode), nothing in between.
+    with pytest.raises(ValueError, match=r"from 2 to 8, or 16\. Received: num_bits=12"):
+        MovingAverageQuantizer(12)
     with pytest.raises(ValueError, match="per_axis=True"):
         MovingAverageQuantizer(per_axis=True)

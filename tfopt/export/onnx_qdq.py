@@ -196,8 +196,9 @@ def to_onnx_qdq(
         An `ExportResult` with quantization "qdq-s8s8" or "qdq-u8u8".
 
     Raises:
-        ValueError: ranges never observed, a bad opset, or a weight tf2onnx laid out
-            in a way that could not be matched to its int8 codes.
+        ValueError: ranges never observed, 16-bit activations (TFLite-only 16x8
+            mode), a bad opset, or a weight tf2onnx laid out in a way that could not
+            be matched to its int8 codes.
         RuntimeError: tf2onnx failed.
     """
     from tfopt.export.onnx import DEFAULT_OPSET, _convert, _parity_inputs, _publish
@@ -211,6 +212,13 @@ def to_onnx_qdq(
         raise ValueError(
             "Argument `opset` must be an int from 13 to 18 for an int8 QDQ file (per-channel "
             f"DequantizeLinear needs 13). Received: opset={opset!r}. Try opset={DEFAULT_OPSET}."
+        )
+    if _export.activation_bits(model) == 16:
+        raise ValueError(
+            f"QAT model {model.name!r} has 16-bit activations (TFLite's 16x8 mode), which export "
+            "to TFLite only: tfopt.export.to_tflite(model, path). tf2onnx converts only 8-bit "
+            "fake-quant ops (num_bits=8); for an ONNX file, quantize the float model with "
+            "config='tensorrt' or 'tflite' (8-bit activations)."
         )
     _export.check_ranges_observed(model)
     if qdq_format is None:

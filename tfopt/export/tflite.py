@@ -27,18 +27,29 @@ def _check_quantization(quantization) -> str:
     )
 
 
-# --- QAT models (tfopt.quantization): their fake-quant ops carry trained int8 ranges,
-# so the converter needs no calibration data and makes int8 kernels from them.
+# --- QAT models (tfopt.quantization): their fake-quant ops carry trained int8 (or
+# int16) ranges, so the converter needs no calibration data and makes integer kernels
+# from them: "int8-qat", or "int16x8-qat" (TFLite's 16x8 mode) for 16-bit activations.
 _QAT = "int8-qat"
+_QAT16 = "int16x8-qat"
 
 
 def _qat_quantization(model, quantization: str) -> str:
-    """'int8-qat' for a tfopt.quantization QAT model (None/'int8' asked), else `quantization`."""
+    """'int8-qat' / 'int16x8-qat' for a tfopt.quantization QAT model, else `quantization`."""
     if not _model.is_qat(model):
         return quantization
     from tfopt.quantization import _export
 
     return _export.tflite_quantization(model, quantization)
+
+
+def _qat_finish(flatbuffer: bytes, quantization: str) -> bytes:
+    """16x8 QAT: the converter writes int32 biases the int16 kernels read as int64."""
+    if quantization != _QAT16:
+        return flatbuffer
+    from tfopt.quantization import _export
+
+    return _export.int64_biases(flatbuffer)
 
 
 # --- end QAT
@@ -56,6 +67,13 @@ def _configure(converter, quantization, calibration, names, int8_io, sparse):
     if quantization == _QAT and int8_io:  # QAT: the fake-quant ops carry the int8 ranges
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+    if quantization == _QAT16:  # 16-bit fake-quant ops: int16 activations, int8 weights
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+        if int8_io:
+            converter.inference_input_type = tf.int16
+            converter.inference_output_type = tf.int16
     if quantization in _NEEDS_DATA:
 
         def representative_dataset():
@@ -115,7 +133,10 @@ def to_tflite(
             (int16 activations, int8 weights). Defaults to `None`.
             A QAT model from `tfopt.quantization.quantize_model` carries its
             trained int8 ranges: with None or "int8" it exports fully int8
-            ("int8-qat") and needs no `representative_data`.
+            ("int8-qat") and needs no `representative_data`. One trained with
+            16-bit activations (config "tflite16x8") exports with None or
+            "int16x8" to TFLite's 16x8 mode ("int16x8-qat": int16 activations,
+            int8 weights, int64 biases).
         representative_data: calibration samples for "int8"/"int16x8": a numpy
             array, a list or dict of arrays (one per model input), a tf.data.Dataset
             (of x or (x, y)), or a generator. Defaults to `None`.
@@ -215,7 +236,7 @@ def _convert(export_model, model, quantization, calibration, specs, int8_io, spa
     _configure(converter, quantization, calibration, [s.name for s in specs], int8_io, sparse)
     try:
         with _quiet.quiet() as log:
-            return converter.convert()
+            return _qat_finish(converter.convert(), quantization)
     except Exception as err:
         message = f"{err}\n{log.text}"
         free_batch = any(d is None for d in export_model.inputs[0].shape[:1])

@@ -6,7 +6,8 @@ import dataclasses
 
 import keras
 
-PRESETS = ("tflite", "tensorrt")
+PRESETS = ("tflite", "tensorrt", "tflite16x8")
+ACTIVATION_BITS = (8, 16)
 
 
 @keras.saving.register_keras_serializable(package="tfopt")
@@ -17,7 +18,9 @@ class QuantizationConfig:
     Weights use min/max of their current values (per output channel or per
     tensor); activations use moving-average (EMA) min/max of the batches seen in
     training. Two presets match the int8 runtimes: ``"tflite"`` (TFLite's int8
-    spec) and ``"tensorrt"`` (symmetric activations with zero-point 0).
+    spec) and ``"tensorrt"`` (symmetric activations with zero-point 0); a third,
+    ``"tflite16x8"``, trains for TFLite's 16x8 mode (int16 activations, int8
+    weights).
 
     Example:
 
@@ -29,8 +32,10 @@ class QuantizationConfig:
 
     Args:
         weight_bits: bits of the weights, 2 to 8. Defaults to `8`.
-        activation_bits: bits of the activations; 8 is what the int8 exporters
-            run. Defaults to `8`.
+        activation_bits: bits of the activations: 8 (int8 kernels), or 16 for
+            TFLite's 16x8 mode (int16 activations, int8 weights), which needs
+            `symmetric_activations=True` (zero-point 0), symmetric narrow-range
+            weights, and exports to TFLite only. Defaults to `8`.
         per_channel: one range per output channel for Conv/DepthwiseConv kernels.
             Defaults to `True`.
         dense_per_channel: one range per output unit for Dense kernels (TFLite's
@@ -46,7 +51,9 @@ class QuantizationConfig:
         name: the preset this config came from, or "custom". Defaults to `"custom"`.
 
     Raises:
-        ValueError: an argument out of range.
+        ValueError: an argument out of range, or a 16-bit config outside TFLite's
+            16x8 spec.
+        TypeError: a flag that is not a bool.
     """
 
     weight_bits: int = 8
@@ -69,10 +76,14 @@ class QuantizationConfig:
                 "Argument `weight_bits` must be an int from 2 to 8. "
                 f"Received: weight_bits={self.weight_bits!r}"
             )
-        if self.activation_bits != 8 or isinstance(self.activation_bits, bool):
+        if (
+            not isinstance(self.activation_bits, int)
+            or isinstance(self.activation_bits, bool)
+            or self.activation_bits not in ACTIVATION_BITS
+        ):
             raise ValueError(
-                "Argument `activation_bits` must be 8 (int8 activations; TFLite's 16x8 mode "
-                f"is not trained by QAT yet). Received: activation_bits={self.activation_bits!r}"
+                "Argument `activation_bits` must be 8 (int8 activations) or 16 (TFLite's 16x8 "
+                f"mode). Received: activation_bits={self.activation_bits!r}"
             )
         for flag in (
             "per_channel",
@@ -85,21 +96,44 @@ class QuantizationConfig:
                 raise TypeError(
                     f"Argument `{flag}` must be a bool. Received: {flag}={getattr(self, flag)!r}"
                 )
+        if self.activation_bits == 16:
+            self._check_16x8()
         if not isinstance(self.ema_decay, (int, float)) or not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(
                 "Argument `ema_decay` must be a float in [0, 1), e.g. 0.999. "
                 f"Received: ema_decay={self.ema_decay!r}"
             )
 
+    def _check_16x8(self):
+        """TFLite's 16x8 spec: int16 activations symmetric (zero-point 0), int8 weights
+        symmetric on -127..127; anything else would train for a grid no kernel runs."""
+        required = {"symmetric_activations": True, "symmetric_weights": True, "narrow_range": True}
+        for flag, value in required.items():
+            if getattr(self, flag) != value:
+                raise ValueError(
+                    f"Argument `{flag}` must be {value} with activation_bits=16: TFLite's 16x8 "
+                    "mode takes int16 activations symmetric with zero-point 0 and int8 weights "
+                    f"symmetric on -127..127. Received: {flag}={getattr(self, flag)!r}. Use "
+                    "QuantizationConfig.from_preset('tflite16x8'), or activation_bits=8."
+                )
+
     @classmethod
     def from_preset(cls, name: str) -> QuantizationConfig:
-        """The config of a named preset: "tflite" or "tensorrt".
+        """The config of a named preset: "tflite", "tensorrt" or "tflite16x8".
+
+        Example:
+
+        ```python
+        config = QuantizationConfig.from_preset("tflite16x8")
+        ```
 
         Args:
             name: "tflite" (per-channel symmetric narrow-range conv weights,
-                per-tensor Dense weights, asymmetric int8 activations) or
+                per-tensor Dense weights, asymmetric int8 activations),
                 "tensorrt" (per-channel conv and Dense weights, symmetric int8
-                activations with zero-point 0).
+                activations with zero-point 0) or "tflite16x8" (TFLite's 16x8
+                mode: the "tflite" weights, int16 activations symmetric with
+                zero-point 0 on -32767..32767).
 
         Returns:
             A `QuantizationConfig`.
@@ -112,6 +146,8 @@ class QuantizationConfig:
             return cls(name="tflite")
         if key == "tensorrt":
             return cls(dense_per_channel=True, symmetric_activations=True, name="tensorrt")
+        if key == "tflite16x8":
+            return cls(activation_bits=16, symmetric_activations=True, name="tflite16x8")
         raise ValueError(
             f"Argument `config` names an unknown preset. Received: {name!r}. "
             f"Presets: {', '.join(repr(p) for p in PRESETS)}, or pass a QuantizationConfig."
@@ -134,6 +170,6 @@ def resolve_config(config) -> QuantizationConfig:
     if isinstance(config, str):
         return QuantizationConfig.from_preset(config)
     raise TypeError(
-        "Argument `config` must be None, a preset name ('tflite' or 'tensorrt') or a "
+        f"Argument `config` must be None, a preset name ({', '.join(map(repr, PRESETS))}) or a "
         f"tfopt.quantization.QuantizationConfig. Received: config of type {type(config).__name__}"
     )

@@ -14,6 +14,10 @@ from tfopt.quantization.quantizers import (
 # Where the output channels of a kernel sit, for per-channel ranges.
 LAYOUTS = ("last", "depthwise", "transpose", "tensor")
 
+# TFLite's int16 softmax, logistic and tanh kernels write a fixed output scale of
+# 1/32768 with zero-point 0: 16-bit codes -32768..32767 on [-1, 32767/32768].
+_INT16_FIXED_OUTPUT_RANGE = (-1.0, 32767.0 / 32768.0)
+
 
 class QuantizeConfig:
     """Tells `QuantizeWrapper` how to quantize one layer (tfmot's interface, Keras 3).
@@ -160,6 +164,8 @@ class LayerQuantizeConfig(QuantizeConfig):
         else:
             name = registry.activation_name(getattr(layer, "activation", None))
         fixed = registry.FIXED_OUTPUT_RANGES.get(name)
+        if fixed is not None and self.config.activation_bits == 16:
+            return [FixedRangeQuantizer(*_INT16_FIXED_OUTPUT_RANGE, num_bits=16)]
         if fixed is not None and not self.config.symmetric_activations:
             return [FixedRangeQuantizer(*fixed, num_bits=self.config.activation_bits)]
         return [self.activation_quantizer()]

@@ -51,11 +51,13 @@ def nudged(min_value, max_value, num_bits: int, narrow_range: bool):
     return scale.astype(np.float32), (zero - 2 ** (num_bits - 1)).astype(np.int64)
 
 
-def _check_bits(num_bits) -> int:
-    if not isinstance(num_bits, int) or isinstance(num_bits, bool) or not 2 <= num_bits <= 8:
-        raise ValueError(
-            f"Argument `num_bits` must be an int from 2 to 8. Received: num_bits={num_bits!r}"
-        )
+def _check_bits(num_bits, allow_16: bool = False) -> int:
+    """num_bits, checked: 2 to 8 (int8 kernels), or also 16 for activations (TFLite 16x8)."""
+    valid = isinstance(num_bits, int) and not isinstance(num_bits, bool)
+    valid = valid and (2 <= num_bits <= 8 or (allow_16 and num_bits == 16))
+    if not valid:
+        allowed = "an int from 2 to 8, or 16" if allow_16 else "an int from 2 to 8"
+        raise ValueError(f"Argument `num_bits` must be {allowed}. Received: num_bits={num_bits!r}")
     return num_bits
 
 
@@ -191,7 +193,8 @@ class MovingAverageQuantizer(Quantizer):
     ```
 
     Args:
-        num_bits: bits, 2 to 8. Defaults to `8`.
+        num_bits: bits, 2 to 8, or 16 (TFLite's 16x8 mode, with `symmetric=True`:
+            codes -32767..32767, zero-point 0). Defaults to `8`.
         per_axis: must be False (activation ranges are per tensor). Defaults to `False`.
         symmetric: range [-m, m] with zero-point 0 (then narrow range is used).
             Defaults to `False`.
@@ -207,7 +210,7 @@ class MovingAverageQuantizer(Quantizer):
         narrow_range: bool = False,
         ema_decay: float = 0.999,
     ):
-        self.num_bits = _check_bits(num_bits)
+        self.num_bits = _check_bits(num_bits, allow_16=True)
         if per_axis:
             raise ValueError(
                 "Argument `per_axis` must be False: activation ranges are per tensor. "
@@ -287,7 +290,7 @@ class FixedRangeQuantizer(Quantizer):
     Args:
         min_value: the lower end of the range (<= 0). Defaults to `0.0`.
         max_value: the upper end of the range (> min_value, >= 0). Defaults to `1.0`.
-        num_bits: bits, 2 to 8. Defaults to `8`.
+        num_bits: bits, 2 to 8, or 16. Defaults to `8`.
     """
 
     def __init__(self, min_value: float = 0.0, max_value: float = 1.0, num_bits: int = 8):
@@ -298,7 +301,7 @@ class FixedRangeQuantizer(Quantizer):
             )
         self.min_value = float(min_value)
         self.max_value = float(max_value)
-        self.num_bits = _check_bits(num_bits)
+        self.num_bits = _check_bits(num_bits, allow_16=True)
         self.per_axis = False
         self.narrow_range = False
 

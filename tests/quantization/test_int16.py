@@ -1,0 +1,231 @@
+"""QAT for TFLite's 16x8 mode: int16 activations (symmetric, zero-point 0), int8 weights."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfopt
+from tests.quantization import helpers
+from tfopt import quantization as tq
+from tfopt.quantization import QuantizationConfig
+from tfopt.quantization.quantizers import LastValueQuantizer, MovingAverageQuantizer, nudged
+
+L = keras.layers
+
+# One output step of a 16-bit output, in float32: Keras' fake-quant computes
+# code * scale + min over 65535 codes, and the runtime's dequantize code * scale, each
+# rounding once at up to 2^16 steps x float32 epsilon (2^-23), i.e. < 0.008 steps each:
+# 1/64 of a step covers both and is nowhere near a second step. (The int8 slack,
+# helpers.STEP_SLACK = 1e-4, assumes 255 codes.)
+INT16_STEP_SLACK = 1.0 / 64
+
+
+def tiny_cnn():
+    """The issue's test model: Conv+BN+ReLU, max pooling, Dense."""
+    inp = keras.Input((8, 8, 1), name="image")
+    x = L.Conv2D(16, 3, padding="same", use_bias=False, name="conv")(inp)
+    x = L.BatchNormalization(name="bn")(x)
+    x = L.ReLU(name="relu")(x)
+    x = L.MaxPooling2D(name="pool")(x)
+    x = L.Flatten(name="flat")(x)
+    x = L.Dense(10, name="logits")(x)
+    return keras.Model(inp, x, name="tiny_cnn")
+
+
+@pytest.fixture(scope="module")
+def float16x8(data):
+    keras.utils.set_random_seed(0)
+    return helpers.compile_fit(tiny_cnn(), data, epochs=10, lr=3e-3)
+
+
+@pytest.fixture(scope="module")
+def qat16(float16x8, data):
+    keras.utils.set_random_seed(1)
+    qat = tq.quantize_model(float16x8, config="tflite16x8")
+    return helpers.compile_fit(qat, data, epochs=1, lr=3e-4)
+
+
+@pytest.fixture(scope="module")
+def exported16(qat16, data, tmp_path_factory):
+    path = tmp_path_factory.mktemp("int16") / "cnn_16x8.tflite"
+    return tfopt.export.to_tflite(qat16, path, verify_data=data.x_test)
+
+
+def _steps(parity, model, x):
+    expected = np.asarray(model.predict(x, verbose=0, batch_size=256), np.float64)
+    return np.abs(np.asarray(parity.outputs[0], np.float64) - expected) / parity.output_step
+
+
+def _calibrated(model, x):
+    """Runs `model` in training mode over `x` so every activation range is observed."""
+    for start in range(0, len(x), 64):
+        model(x[start : start + 64], training=True)
+    return model
+
+
+# --- config and quantizers
+
+
+def test_preset_is_tflite_16x8_spec():
+    config = QuantizationConfig.from_preset("tflite16x8")
+    assert (config.weight_bits, config.activation_bits) == (8, 16)
+    assert config.symmetric_activations and config.symmetric_weights and config.narrow_range
+    assert config.per_channel and not config.dense_per_channel  # as the "tflite" preset
+    assert QuantizationConfig.from_config(config.get_config()) == config
+
+
+@pytest.mark.parametrize("bits", [4, 12, 32, 16.0, True])
+def test_activation_bits_must_be_8_or_16(bits):
+    with pytest.raises(ValueError, match=rf"`activation_bits` must be 8 .* or 16 .*={bits!r}"):
+        QuantizationConfig(activation_bits=bits, symmetric_activations=True)
+
+
+@pytest.mark.parametrize("flag", ["symmetric_activations", "symmetric_weights", "narrow_range"])
+def test_16_bits_outside_the_16x8_spec_refused(flag):
+    config = QuantizationConfig.from_preset("tflite16x8")
+    with pytest.raises(ValueError, match=rf"`{flag}` must be True with activation_bits=16"):
+        dataclasses.replace(config, **{flag: False})
+
+
+def test_16_bit_activation_grid_is_symmetric_int16():
+    # TFLite's 16x8 spec: int16 activations symmetric, zero-point 0, codes -32767..32767
+    # (what the converter wrote for these quantizers: scale = max / 32767, zero-point 0).
+    q = MovingAverageQuantizer(num_bits=16, symmetric=True)
+    assert q.narrow_range
+    scale, zero = nudged(-3.0, 3.0, 16, q.narrow_range)
+    assert zero == 0 and scale == np.float32(3.0 / 32767)
+    x = tf.constant([-4.0, -3.0, 1e-5, 2.5, 3.0, 4.0])
+    out = tq.quantizers.fake_quant(x, -3.0, 3.0, 16, True, False).numpy()
+    codes = np.round(out / scale)
+    np.testing.assert_array_equal(codes, np.round(np.clip(x.numpy(), -3, 3) / scale))
+    assert codes.min() == -32767 and codes.max() == 32767
+
+
+def test_weights_stay_at_most_8_bits():
+    with pytest.raises(ValueError, match="num_bits=16"):
+        LastValueQuantizer(num_bits=16)
+
+
+def test_qat_model_quantizers_are_16_bit(qat16):
+    from tfopt.quantization import _export
+
+    ranges = _export.activation_ranges(qat16)
+    assert len(ranges) == 3  # the input, conv+bn+relu (fused), logits
+    assert all(q.num_bits == 16 and q.symmetric for _, q, _ in ranges)
+    assert _export.activation_bits(qat16) == 16
+    weight_bits = [
+        q.num_bits for layer in qat16.layers for _, q in getattr(layer, "_weight_quantizers", [])
+    ]
+    assert weight_bits == [8, 8]
+
+
+# --- TFLite export
+
+
+def test_exports_16x8_without_float_compute(exported16):
+    assert exported16.quantization == "int16x8-qat"
+    census = tfopt.export.op_census(exported16.path)
+    assert not census.float_compute_ops(), census.table()
+    counts = census.counts()
+    assert counts["CONV_2D"] == 1 and counts["FULLY_CONNECTED"] == 1
+    # The float input is quantized once and the output dequantized once.
+    assert counts["QUANTIZE"] == 1 and counts["DEQUANTIZE"] == 1
+    kernels = census.of_type("CONV_2D", "FULLY_CONNECTED")
+    assert all(op.input_dtypes == ("int16", "int8", "int64") for op in kernels), census.table()
+
+
+def test_activation_tensors_are_int16_with_zero_point_0(exported16):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=exported16.path)
+    tensors = interpreter.get_tensor_details()
+    quantized = [t for t in tensors if t["quantization_parameters"]["scales"].size]
+    activations = [t for t in quantized if t["dtype"] not in (np.int8, np.int64)]
+    # The quantized input, conv+relu, max pool, flatten, logits.
+    assert len(activations) >= 5
+    assert all(t["dtype"] == np.int16 for t in activations), [
+        (t["name"], t["dtype"]) for t in activations
+    ]
+    assert all(not t["quantization_parameters"]["zero_points"].any() for t in quantized)
+    assert {t["dtype"] for t in quantized} == {np.int16, np.int8, np.int64}
+
+
+def test_16x8_parity_within_one_step(exported16, qat16, data):
+    parity = exported16.parity
+    steps = _steps(parity, qat16, data.x_test)
+    within = float(np.mean(steps <= 1.0 + INT16_STEP_SLACK))
+    assert within >= 0.999, (within, steps.max())
+    assert steps.max() <= 2.0 + INT16_STEP_SLACK
+    assert parity.top1_agreement >= 0.995
+    # The output step is the trained 16-bit grid of the logits: range / 32767.
+    logits = qat16.get_layer("quant_logits")
+    top = float(np.asarray(logits._output_vars[0]["max"]))
+    assert parity.output_step == pytest.approx(top / 32767, rel=1e-6)
+
+
+def test_16x8_accuracy_close_to_float(exported16, float16x8, data):
+    # The issue's bar for the int8 file, 0.3 points of test accuracy (one test image of
+    # 359 is 0.28 points); the int16 activations lose less than int8 ones.
+    file_acc = np.mean(exported16.parity.outputs[0].argmax(1) == data.y_test)
+    float_acc = np.mean(float16x8.predict(data.x_test, verbose=0).argmax(1) == data.y_test)
+    assert abs(file_acc - float_acc) <= 0.003, (file_acc, float_acc)
+
+
+def test_int16_io(qat16, data, tmp_path):
+    result = tfopt.export.to_tflite(
+        qat16, tmp_path / "io.tflite", "int16x8", int8_io=True, verify_data=data.x_test[:64]
+    )
+    census = tfopt.export.op_census(result.path)
+    assert "QUANTIZE" not in census.counts() and "DEQUANTIZE" not in census.counts()
+    steps = _steps(result.parity, qat16, data.x_test[:64])
+    assert np.mean(steps <= 1.0 + INT16_STEP_SLACK) >= 0.999
+
+
+def test_int8_export_of_16_bit_model_refused(qat16, tmp_path):
+    with pytest.raises(ValueError, match=r"Pass quantization=None or 'int16x8'"):
+        tfopt.export.to_tflite(qat16, tmp_path / "x.tflite", quantization="int8")
+    assert not (tmp_path / "x.tflite").exists()
+
+
+def test_16x8_export_of_8_bit_model_refused(float16x8, data, tmp_path):
+    qat8 = _calibrated(tq.quantize_model(float16x8), data.x_train[:64])
+    with pytest.raises(ValueError, match=r"Pass quantization=None or 'int8'"):
+        tfopt.export.to_tflite(qat8, tmp_path / "x.tflite", quantization="int16x8")
+
+
+def test_layers_the_converter_cannot_run_in_16x8_refused(data, tmp_path):
+    inp = keras.Input((8, 8, 1))
+    x = L.Concatenate(name="joined")([L.Conv2D(2, 1)(inp), L.Conv2D(2, 3, padding="same")(inp)])
+    model = keras.Model(inp, L.Dense(3, activation="sigmoid", name="gate")(L.Flatten()(x)))
+    qat = _calibrated(tq.quantize_model(model, config="tflite16x8"), data.x_train[:64])
+    with pytest.raises(ValueError, match=r"'joined' \(Concatenate\), 'gate' \(sigmoid\)"):
+        tfopt.export.to_tflite(qat, tmp_path / "x.tflite")
+    assert not (tmp_path / "x.tflite").exists()
+
+
+def test_onnx_export_refused_with_the_way_out(qat16, tmp_path):
+    with pytest.raises(ValueError, match=r"16-bit activations .* export to TFLite only"):
+        tfopt.export.to_onnx(qat16, tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()
+
+
+# --- serialization
+
+
+def test_keras_round_trip_keeps_16_bit_config(qat16, data, tmp_path):
+    path = tmp_path / "qat16.keras"
+    qat16.save(path)
+    loaded = keras.saving.load_model(path)
+    from tfopt.quantization import _export
+
+    assert [q.get_config() for _, q, _ in _export.activation_ranges(loaded)] == [
+        q.get_config() for _, q, _ in _export.activation_ranges(qat16)
+    ]
+    config = loaded.get_layer("quant_conv").quantize_config.config
+    assert config == QuantizationConfig.from_preset("tflite16x8")
+    np.testing.assert_array_equal(
+        loaded.predict(data.x_test[:32], verbose=0), qat16.predict(data.x_test[:32], verbose=0)
+    )

@@ -60,3 +60,29 @@ def parity_in_steps(parity, model, x):
     got = np.asarray(parity.outputs[0], np.float64)
     steps = np.abs(got - expected) / parity.output_step
     return float(np.mean(steps <= 1.0 + STEP_SLACK)), float(steps.max())
+
+
+def litert_kernel_agreement(path, x, output_step) -> tuple[float, float]:
+    """(fraction within one output step, worst steps) between LiteRT's default kernels
+    (XNNPACK) and its reference kernels, running the same file on `x`.
+
+    Two correct int8 runtimes may round a requantization differently near a half-step
+    boundary; in a deep network those one-step differences compound. This measures how
+    far LiteRT agrees with itself, the floor for any model's parity on that file.
+    """
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    def run(**kwargs):
+        interpreter = Interpreter(model_path=str(path), **kwargs)
+        inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+        assert out["dtype"] == np.float32, "float I/O expected"
+        interpreter.resize_tensor_input(inp["index"], x.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(inp["index"], x.astype(inp["dtype"]))
+        interpreter.invoke()
+        return np.asarray(interpreter.get_tensor(out["index"]), np.float64)
+
+    default = run()
+    reference = run(experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    steps = np.abs(default - reference) / output_step
+    return float(np.mean(steps <= 1.0 + STEP_SLACK)), float(steps.max())

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests.distillation.helpers import CE, make_mlp, weights_of
 from tfopt.distillation import (
@@ -112,6 +113,29 @@ def test_unlabeled_distillation_with_alpha_one(digits, teacher, student):
     history = distiller.fit(x, epochs=3, batch_size=64, verbose=0)
     assert history.history["student_loss"] == [0.0, 0.0, 0.0]
     assert history.history["distillation_loss"][-1] < history.history["distillation_loss"][0]
+
+
+def test_teacher_sees_the_students_augmented_batch(digits):
+    """Consistent teaching: with a random pipeline the teacher runs on the student's batch."""
+    x, y, _, _ = digits
+    keras.utils.set_random_seed(5)
+    teacher = make_mlp(16, "teacher")
+    student = make_mlp(16, "student")
+    student.set_weights(teacher.get_weights())  # the same function, a separate model
+    noisy = (
+        tf.data.Dataset.from_tensor_slices((x[:128], y[:128]))
+        .shuffle(128)
+        .batch(32)
+        .map(lambda a, b: (a + tf.random.normal(tf.shape(a)), b))
+    )
+    distiller = Distiller(teacher, student, "mse", alpha=1.0)
+    distiller.compile(keras.optimizers.SGD(0.0), CE)  # lr 0: the two models stay equal
+    history = distiller.fit(noisy, epochs=2, verbose=0)
+    # The same weights on the same (augmented) batch give the same logits: MSE 0. Had the
+    # teacher seen another draw of the noise (std 1 on inputs in [0, 1]), it would be large:
+    other_draw = teacher(x[:32] + np.random.default_rng(0).normal(size=(32, 64)))
+    assert float(np.mean((np.array(other_draw) - np.array(student(x[:32]))) ** 2)) > 0.1
+    assert history.history["distillation_loss"] == [0.0, 0.0]
 
 
 def test_hint_loss_with_projection_trains_projection_in_one_student_pass(digits, teacher, student):

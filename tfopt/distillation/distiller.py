@@ -99,6 +99,12 @@ class Distiller(keras.distillation.Distiller):
     The teacher runs with `training=False` and is frozen. `predict` and
     `__call__` run the student; `distiller.student` is the trained model to export.
 
+    With a random input pipeline (augmentation, mixup, noise in a `tf.data` map or a
+    `keras.utils.PyDataset`), the teacher runs on the very batch the student sees,
+    each step: "consistent teaching" (Beyer et al., 2022, "Knowledge distillation: A
+    good teacher is patient and consistent"). Leave `cache_teacher_outputs=False`
+    for such pipelines (the cache refuses them).
+
     Example:
 
     ```python

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import keras
@@ -37,6 +38,19 @@ def is_qat(model) -> bool:
     """True for a tfopt.quantization QAT model, told without importing that package."""
     layers = getattr(model, "layers", None) or ()
     return any(type(layer).__module__.startswith("tfopt.quantization") for layer in layers)
+
+
+@contextlib.contextmanager
+def export_trace(model):
+    """Context for tracing `model` to a file: a QAT model writes the ops its int8
+    kernels compute natively (average pooling's rounding) as the converters read them."""
+    if not is_qat(model):
+        yield
+        return
+    from tfopt.quantization.quantize_wrapper import exporting
+
+    with exporting():
+        yield
 
 
 def _safe_name(name: str, index: int) -> str:
@@ -129,7 +143,8 @@ def serving_function(model: keras.Model, specs: list[tf.TensorSpec]):
 
     @tf.function(input_signature=specs, autograph=False)
     def serve(*args):
-        out = model(args[0] if len(args) == 1 else list(args), training=False)
+        with export_trace(model):
+            out = model(args[0] if len(args) == 1 else list(args), training=False)
         return tf.nest.flatten(out)
 
     return serve

@@ -43,13 +43,35 @@ def _qat_quantization(model, quantization: str) -> str:
     return _export.tflite_quantization(model, quantization)
 
 
-def _qat_finish(flatbuffer: bytes, quantization: str) -> bytes:
-    """16x8 QAT: the converter writes int32 biases the int16 kernels read as int64."""
-    if quantization != _QAT16:
-        return flatbuffer
-    from tfopt.quantization import _export
+def _qat_finish(converter, model, quantization, calibration, specs, int8_io, sparse):
+    """What the converter's output still needs; may reconfigure `converter` (16x8 QAT).
 
-    return _export.int64_biases(flatbuffer)
+    16x8 QAT (see tfopt/quantization/_tflite16x8.py): the converter writes int32
+    biases the int16 kernels read as int64, so they are widened; a model with
+    layers the converter cannot make int16 from fake-quant ops is converted to
+    float and quantized by TFLite's 16x8 quantizer with the trained ranges.
+    """
+    if quantization != _QAT16:
+        return lambda flatbuffer: flatbuffer
+    from tfopt.quantization import _tflite16x8
+
+    reasons = _tflite16x8.needs_calibrator(model)
+    if not reasons:
+        return _tflite16x8.int64_biases
+    if sparse:
+        raise ValueError(
+            f"Argument `sparse=True` is not available for this 16x8 QAT model: its "
+            f"{', '.join(reasons)} go through TFLite's 16x8 quantizer, which does not encode "
+            "sparse weights. Export with sparse=False."
+        )
+    dense_per_channel = _tflite16x8.calibrator_dense_per_channel(model, reasons)
+    converter.optimizations = []  # float, the fake-quant ops as QUANTIZE/DEQUANTIZE pairs
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.inference_input_type = converter.inference_output_type = tf.float32
+    samples = calibration if calibration is not None else _model.random_inputs(specs, 16)
+    return lambda flatbuffer: _tflite16x8.quantize_from_float(
+        flatbuffer, samples, dense_per_channel, int8_io
+    )
 
 
 # --- end QAT
@@ -234,9 +256,10 @@ class _StaticBatchNeeded(Exception):
 def _convert(export_model, model, quantization, calibration, specs, int8_io, sparse) -> bytes:
     converter = tf.lite.TFLiteConverter.from_keras_model(export_model)
     _configure(converter, quantization, calibration, [s.name for s in specs], int8_io, sparse)
+    finish = _qat_finish(converter, model, quantization, calibration, specs, int8_io, sparse)
     try:
-        with _quiet.quiet() as log:
-            return _qat_finish(converter.convert(), quantization)
+        with _quiet.quiet() as log, _model.export_trace(export_model):
+            return finish(converter.convert())
     except Exception as err:
         message = f"{err}\n{log.text}"
         free_batch = any(d is None for d in export_model.inputs[0].shape[:1])

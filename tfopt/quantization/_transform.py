@@ -245,6 +245,10 @@ def transform(
             bn = None
         elif not quantize:
             layer, state, bn = clone, _FLOAT, None
+        elif spec.kind == "same_scale":
+            qc = LayerQuantizeConfig(quantize_output=False, config=config)
+            layer, bn = QuantizeWrapper(clone, qc), None
+            state = _QUANT
         elif spec.kind == "passthrough":
             layer, bn = clone, None
             states = {values[id(t)][1] for t in node.input_tensors}

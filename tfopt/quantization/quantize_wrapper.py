@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tfopt.quantization.quantize_config import QuantizeConfig
-from tfopt.quantization.quantizers import MovingAverageQuantizer, Quantizer
+from tfopt.quantization.quantizers import MovingAverageQuantizer, Quantizer, _onnx_mode
 
 _FLAG = dict(shape=(), trainable=False, aggregation="only_first_replica")
+_TRACE = threading.local()
+
+
+@contextlib.contextmanager
+def exporting():
+    """While an exporter traces a QAT model: ops the int8 kernels compute natively are
+    written as the converters read them, not as the Keras model emulates them."""
+    _TRACE.active = True
+    try:
+        yield
+    finally:
+        _TRACE.active = False
+
+
+def _exporting() -> bool:
+    return getattr(_TRACE, "active", False)
+
+
+# Average-pooling ties, in codes: averages are multiples of 1/count, so anything within
+# _TIE of a half code is a tie (float error is ~1e-5 code).
+_TIE = 1e-3
 
 
 def _safe(name: str) -> str:
@@ -50,14 +74,46 @@ def _scale_channels(kernel, scale, layout):
     return kernel * scale
 
 
-def _grid_step(quantizer, qvars):
-    """The scale of a fake-quantizer's grid, as a tensor (per channel for weights)."""
+def _grid_range(quantizer, qvars):
+    """(min, max) tensors of a fake-quantizer's range (per channel for weights)."""
     if "min" in qvars:
         low, high = qvars["min"], qvars["max"]
     else:  # FixedRangeQuantizer
         low, high = quantizer.min_value, quantizer.max_value
+    return tf.convert_to_tensor(low, tf.float32), tf.convert_to_tensor(high, tf.float32)
+
+
+def _grid_step(quantizer, qvars):
+    """The scale of a fake-quantizer's grid, as a tensor (per channel for weights)."""
+    low, high = _grid_range(quantizer, qvars)
     codes = float(2**quantizer.num_bits - 1 - int(getattr(quantizer, "narrow_range", False)))
-    return (tf.convert_to_tensor(high) - tf.convert_to_tensor(low)) / codes
+    return (high - low) / codes
+
+
+def _signed_code(values, quantizer, qvars):
+    """(signed code of `values` on a quantizer's nudged grid, scale, nudged min)."""
+    low, high = _grid_range(quantizer, qvars)
+    narrow = float(getattr(quantizer, "narrow_range", False))
+    quant_max = float(2**quantizer.num_bits - 1)
+    scale = (high - low) / (quant_max - narrow)
+    scale = tf.where(scale > 0, scale, 1.0)
+    zero = tf.clip_by_value(tf.floor(narrow - low / scale + 0.5), narrow, quant_max)
+    nudged_min = (narrow - zero) * scale
+    code = (values - nudged_min) / scale - 2.0 ** (quantizer.num_bits - 1)
+    return code, scale, nudged_min
+
+
+def _round_to_grid_like_pooling(values, quantizer, qvars):
+    """Rounds averages of on-grid values back onto that grid as the integer kernels do.
+
+    TFLite's int8/int16 AVERAGE_POOL_2D keeps its input's scale and zero point and
+    divides the sum of the signed codes by the window count rounding half away from
+    zero; fake-quant would round half up. Computed on the signed code of the average
+    (a multiple of 1/count, so a 1e-3 code tolerance tells ties from float error).
+    """
+    code, scale, nudged_min = _signed_code(values, quantizer, qvars)
+    rounded = tf.sign(code) * tf.floor(tf.abs(code) + 0.5 + _TIE)
+    return (rounded + 2.0 ** (quantizer.num_bits - 1)) * scale + nudged_min
 
 
 def _activation_source(tensor):
@@ -76,12 +132,15 @@ def _activation_source(tensor):
         op = history.operation
         if isinstance(op, QuantizeLayer):
             return op.quantizer, op._vars
-        if isinstance(op, QuantizeWrapper):
-            if len(op._output_quantizers) != 1:
-                return None
-            return op._output_quantizers[0], op._output_vars[0]
         spec = registry.spec_for(op)
-        if spec is None or spec.kind != "passthrough":
+        if isinstance(op, QuantizeWrapper):
+            if op._same_scale:
+                spec = registry.spec_for(op.layer)
+            elif len(op._output_quantizers) != 1:
+                return None
+            else:
+                return op._output_quantizers[0], op._output_vars[0]
+        if spec is None or spec.kind not in ("passthrough", "same_scale"):
             return None
         inputs = op._inbound_nodes[history.node_index].input_tensors
         if len(inputs) != 1:
@@ -137,6 +196,11 @@ class QuantizeWrapper(keras.layers.Wrapper):
         self.quantize_config = quantize_config
         self.batchnorm = batchnorm
         object.__setattr__(self, "_input_source", None)
+        from tfopt.quantization import registry
+
+        spec = registry.spec_for(layer)
+        # Average pooling: the int8 kernel's output keeps the input's grid.
+        self._same_scale = spec is not None and spec.kind == "same_scale"
 
     def __call__(self, *args, **kwargs):
         inputs = args[0] if args else kwargs.get("inputs")
@@ -329,9 +393,25 @@ class QuantizeWrapper(keras.layers.Wrapper):
         if split:
             outputs = self._pre_quantizer(outputs, training, self._pre_vars, active, frozen)
             outputs = activation(outputs)
+        if self._same_scale and self._input_source is not None:
+            outputs = self._onto_input_grid(outputs, training)
         for quantizer, qvars in zip(self._output_quantizers, self._output_vars):
             outputs = quantizer(outputs, training, qvars, active, frozen)
         return outputs
+
+    def _onto_input_grid(self, outputs, training):
+        """Average pooling's output on its input's grid, rounded as the int8 kernel does."""
+        quantizer, qvars = self._input_source
+        if _exporting():  # the converters read a fake-quant with the input's range
+            if _onnx_mode():
+                # QuantizeLinear rounds ties to even: nudge them away from zero first.
+                code, scale, _ = _signed_code(outputs, quantizer, qvars)
+                outputs = outputs + _TIE * scale * tf.sign(code)
+            return quantizer(outputs, False, qvars, self.quantize_active, 1.0)
+        rounded = _round_to_grid_like_pooling(outputs, quantizer, qvars)
+        if training:  # straight-through, and identity until quantization starts
+            rounded = outputs + tf.stop_gradient(rounded - outputs) * self.quantize_active
+        return rounded
 
     def get_config(self):
         config = super().get_config()

@@ -8,6 +8,9 @@ Kinds:
     "output": computes new values (Add, Concatenate, average pooling...); output quantized.
     "passthrough": moves or selects values (max pooling, reshape, padding...);
         output keeps its input's quantization, as the int8 kernels require.
+    "same_scale": average pooling: computes new values but the int8 kernel keeps
+        its input's scale and zero point; the output is rounded back onto the
+        input's grid the way that kernel rounds (half away from zero).
     "concat": quantizes its output; producers that feed only the concat drop
         their own output quantizer, so all inputs share the concat's scale as
         TFLite's int8 CONCATENATION requires.
@@ -54,8 +57,8 @@ _TABLE: dict[type, LayerSpec] = {
     L.Softmax: LayerSpec("output"),
     L.LeakyReLU: LayerSpec("output"),
     L.BatchNormalization: LayerSpec("batchnorm"),
-    L.AveragePooling1D: LayerSpec("passthrough"),
-    L.AveragePooling2D: LayerSpec("passthrough"),
+    L.AveragePooling1D: LayerSpec("same_scale"),
+    L.AveragePooling2D: LayerSpec("same_scale"),
     L.MaxPooling1D: LayerSpec("passthrough"),
     L.MaxPooling2D: LayerSpec("passthrough"),
     L.GlobalMaxPooling1D: LayerSpec("passthrough"),

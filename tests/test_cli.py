@@ -81,6 +81,26 @@ def test_export_a_saved_model(demo, tmp_path, capsys):
     assert target.exists() and "int8" in printed and "max abs error" in printed
 
 
+def test_export_a_saved_qat_model_in_a_fresh_process(tmp_path):
+    """A QAT .keras file loads in a new process: the CLI registers tfopt's layers."""
+    import keras
+
+    import tfopt
+    from tfopt import quantization as tq
+
+    data = tfopt.datasets.load_digits(flatten=True)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+    qat = tq.quantize_model(model)
+    qat.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    qat.fit(data.x_train, data.y_train, epochs=1, verbose=0)
+    qat.save(tmp_path / "qat.keras")
+    target = tmp_path / "qat.tflite"
+    run = _tfopt("export", str(tmp_path / "qat.keras"), str(target))
+    assert run.returncode == 0, run.stderr
+    assert target.exists() and "int8-qat" in run.stdout, run.stdout
+
+
 def test_errors_exit_2_with_a_message(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "missing.tflite")]) == 2
     assert "No such file" in capsys.readouterr().err

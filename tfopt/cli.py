@@ -83,7 +83,9 @@ def _cmd_export(args) -> int:
     import keras
     import numpy as np
 
-    from tfopt import export
+    # Importing the subpackages registers their layers (QAT and pruning wrappers,
+    # Distiller) with Keras, so saved compressed models load by name.
+    from tfopt import distillation, export, pruning, quantization  # noqa: F401
 
     model = keras.saving.load_model(args.model)
     data = np.load(args.data) if args.data else None

@@ -209,21 +209,58 @@ def test_16x8_layers_parity(kind, data, tmp_path):
     assert steps.max() <= 2.0 + INT16_STEP_SLACK
 
 
-def test_16x8_tanh_is_a_few_steps_off(data, tmp_path):
-    # LiteRT's int16 TANH kernel approximates tanh (a lookup table with interpolation),
-    # so it misses Keras' exactly-rounded tanh by up to 3 output steps of 1/32768
-    # (measured: 89.8% of elements within one step, worst 3.0 steps, TF 2.21). The
-    # error is reported, not hidden: verify shows it and this test bounds it.
+def test_16x8_concat_and_upsampling_through_tflite_quantizer(data, tmp_path):
+    # The converter refuses int16 CONCATENATION / TILE from fake-quant ops: these go
+    # through TFLite's 16x8 quantizer with the trained ranges (_tflite16x8.py).
     inp = keras.Input((8, 8, 1))
-    model = keras.Model(inp, L.Dense(10, activation="tanh")(L.Flatten()(inp)))
+    x = L.Concatenate(name="joined")([L.Conv2D(2, 1)(inp), L.Conv2D(2, 3, padding="same")(inp)])
+    out = L.Conv2D(3, 3, padding="same")(L.UpSampling2D(name="up")(x))
     keras.utils.set_random_seed(0)
-    qat = _calibrated(tq.quantize_model(model, config="tflite16x8"), data.x_train[:256])
+    qat = tq.quantize_model(keras.Model(inp, out), config="tflite16x8")
+    qat = _calibrated(qat, data.x_train[:256])
     x = data.x_test[:128]
-    result = tfopt.export.to_tflite(qat, tmp_path / "tanh.tflite", verify_data=x)
-    assert result.parity.output_step == 1.0 / 32768  # the int16 kernel's fixed output grid
+    result = tfopt.export.to_tflite(qat, tmp_path / "joined.tflite", verify_data=x)
+    census = tfopt.export.op_census(result.path)
+    assert not census.float_compute_ops(), census.table()
+    assert census.of_type("CONCATENATION")[0].input_dtypes == ("int16", "int16")
+    kernels = census.of_type("CONV_2D")
+    assert all(op.input_dtypes == ("int16", "int8", "int64") for op in kernels)
     steps = _steps(result.parity, qat, x)
-    assert 1.0 + INT16_STEP_SLACK < steps.max() <= 3.0 + INT16_STEP_SLACK
-    assert result.parity.top1_agreement >= 0.995
+    assert np.mean(steps <= 1.0 + INT16_STEP_SLACK) >= 0.999, steps.max()
+    assert steps.max() <= 2.0 + INT16_STEP_SLACK
+
+
+def test_16x8_sigmoid_and_tanh_are_a_few_steps_off(data, tmp_path):
+    # LiteRT's int16 LOGISTIC and TANH kernels approximate the functions (lookup
+    # tables with interpolation), so they miss Keras' exactly-rounded values by a few
+    # output steps of 1/32768 (measured, TF 2.21: tanh 89.8% of elements within one
+    # step, worst 3.0; sigmoid 99.84%, worst 2.0). The error is reported, not hidden:
+    # verify shows it and this test bounds it.
+    inp = keras.Input((8, 8, 1))
+    flat = L.Flatten()(inp)
+    heads = [L.Dense(10, activation="tanh")(flat), L.Dense(10, activation="sigmoid")(flat)]
+    keras.utils.set_random_seed(0)
+    qat = tq.quantize_model(keras.Model(inp, heads), config="tflite16x8")
+    qat = _calibrated(qat, data.x_train[:256])
+    x = data.x_test[:128]
+    result = tfopt.export.to_tflite(qat, tmp_path / "heads.tflite", verify_data=x)
+    assert result.parity.output_step == 1.0 / 32768  # the int16 kernels' fixed output grid
+    expected = qat.predict(x, verbose=0)
+    for got, want in zip(result.parity.outputs, expected):
+        worst = np.abs(np.asarray(got, np.float64) - want).max() * 32768
+        assert worst <= 3.0 + INT16_STEP_SLACK
+
+
+def test_16x8_quantizer_route_needs_per_channel_conv_weights(data, tmp_path):
+    # TFLite's 16x8 quantizer re-derives conv scales per channel: Conv1D kernels, trained
+    # per tensor, would land on another grid, so the export is refused up front.
+    inp = keras.Input((8, 8))
+    x = L.Concatenate()([L.Conv1D(2, 1, name="c1d")(inp), L.Conv1D(2, 3, padding="same")(inp)])
+    qat = tq.quantize_model(keras.Model(inp, x), config="tflite16x8")
+    qat = _calibrated(qat, data.x_train[:64, :, :, 0])
+    with pytest.raises(ValueError, match=r"these weights were trained otherwise: 'c1d'"):
+        tfopt.export.to_tflite(qat, tmp_path / "x.tflite")
+    assert not (tmp_path / "x.tflite").exists()
 
 
 def test_int16_io(qat16, data, tmp_path):
@@ -246,16 +283,6 @@ def test_16x8_export_of_8_bit_model_refused(float16x8, tmp_path):
     qat8 = tq.quantize_model(float16x8)  # the mode is checked before the ranges
     with pytest.raises(ValueError, match=r"Pass quantization=None or 'int8'"):
         tfopt.export.to_tflite(qat8, tmp_path / "x.tflite", quantization="int16x8")
-
-
-def test_layers_the_converter_cannot_run_in_16x8_refused(data, tmp_path):
-    inp = keras.Input((8, 8, 1))
-    x = L.Concatenate(name="joined")([L.Conv2D(2, 1)(inp), L.Conv2D(2, 3, padding="same")(inp)])
-    model = keras.Model(inp, L.Dense(3, activation="sigmoid", name="gate")(L.Flatten()(x)))
-    qat = _calibrated(tq.quantize_model(model, config="tflite16x8"), data.x_train[:64])
-    with pytest.raises(ValueError, match=r"'joined' \(Concatenate\), 'gate' \(sigmoid\)"):
-        tfopt.export.to_tflite(qat, tmp_path / "x.tflite")
-    assert not (tmp_path / "x.tflite").exists()
 
 
 def test_onnx_export_refused_with_the_way_out(qat16, tmp_path):

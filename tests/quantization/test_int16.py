@@ -160,6 +160,9 @@ def test_16x8_parity_within_one_step(exported16, qat16, data):
     assert within >= 0.999, (within, steps.max())
     assert steps.max() <= 2.0 + INT16_STEP_SLACK
     assert parity.top1_agreement >= 0.995
+    # The exporter's own figure allows for int16's float32 rounding too (it read 97.8%
+    # here while it allowed only 1e-4 of a step).
+    assert parity.within_one_step >= 0.999, parity.within_one_step
     # The output step is the trained 16-bit grid of the logits: range / 32767.
     logits = qat16.get_layer("quant_logits")
     top = float(np.asarray(logits._output_vars[0]["max"]))
@@ -212,10 +215,10 @@ def test_16x8_layers_parity(kind, data, tmp_path):
 def test_16x8_concat_and_upsampling_through_tflite_quantizer(data, tmp_path):
     # The converter refuses int16 CONCATENATION / TILE from fake-quant ops: these go
     # through TFLite's 16x8 quantizer with the trained ranges (_tflite16x8.py).
-    inp = keras.Input((8, 8, 1))
+    keras.utils.set_random_seed(0)  # before the layers: their weights must not depend
+    inp = keras.Input((8, 8, 1))  # on which tests ran first in this worker
     x = L.Concatenate(name="joined")([L.Conv2D(2, 1)(inp), L.Conv2D(2, 3, padding="same")(inp)])
     out = L.Conv2D(3, 3, padding="same")(L.UpSampling2D(name="up")(x))
-    keras.utils.set_random_seed(0)
     qat = tq.quantize_model(keras.Model(inp, out), config="tflite16x8")
     qat = _calibrated(qat, data.x_train[:256])
     x = data.x_test[:128]
@@ -236,10 +239,10 @@ def test_16x8_sigmoid_and_tanh_are_a_few_steps_off(data, tmp_path):
     # output steps of 1/32768 (measured, TF 2.21: tanh 89.8% of elements within one
     # step, worst 3.0; sigmoid 99.84%, worst 2.0). The error is reported, not hidden:
     # verify shows it and this test bounds it.
+    keras.utils.set_random_seed(0)  # before the layers, as above
     inp = keras.Input((8, 8, 1))
     flat = L.Flatten()(inp)
     heads = [L.Dense(10, activation="tanh")(flat), L.Dense(10, activation="sigmoid")(flat)]
-    keras.utils.set_random_seed(0)
     qat = tq.quantize_model(keras.Model(inp, heads), config="tflite16x8")
     qat = _calibrated(qat, data.x_train[:256])
     x = data.x_test[:128]

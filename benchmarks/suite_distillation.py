@@ -2,19 +2,35 @@
 
 tfopt side only (tfmot has no distillation): `run_tfmot` returns no rows.
 
-For each data variant a teacher (the common digits CNN, widened) is trained once
-on the variant's training set. Then, per seed, the same small student is trained
-twice with the same budget, optimizer and initial weights: from scratch on the
-labels, and with `tfopt.distillation.Distiller` (soft loss). The temperature and
-alpha are chosen per variant from `GRID` by validation accuracy, averaged over the
-same seeds as the test runs, on a held-out part of the training set (with a teacher
-retrained without it); the test split is never used for the choice. `--quick`
-skips the choice (T=4, alpha=0.9). Test accuracy is reported as mean and range
-over `common.seeds(quick)`.
+The recipe (full mode), the same for both data variants:
+
+- Budget: `EPOCHS` passes over the training set (x `HARDER_EPOCH_FACTOR` on the
+  small "harder" set), Adam at `common.LEARNING_RATE` with cosine decay to 0, batch
+  `common.BATCH_SIZE`, for the teacher and both students.
+- Teacher (the common digits CNN, widened): trained once per variant, on the
+  labels, with the recipe in `TEACHER_RECIPES` that scores best on validation:
+  plain, or augmented (random shifts of up to `SHIFT_PIXELS` pixel, then mixup of
+  image pairs with a uniform mixing weight, labels mixed alike).
+- Students: per seed the same small student (same initial weights) is trained
+  twice on the same batches in the same order (one pre-drawn permutation per
+  epoch, no augmentation): from scratch on the labels, and with
+  `tfopt.distillation.Distiller` (soft loss: KL at temperature T, x T², weight
+  alpha against the label loss; the teacher runs on each batch, no caching).
+- Choices: the teacher recipe (by the teacher's validation accuracy), then (T,
+  alpha) from `GRID` (by the distilled students' validation accuracy, mean over
+  `common.seeds(quick)`, the same seeds and initial weights as the test runs).
+  Digits: validation = the last `VALIDATION_FRACTION` of each class of the training
+  split, models trained without it (teacher and students are retrained on the
+  whole training split for the test runs). Harder: validation = other images of
+  the training split (`HARDER_VALIDATION_PER_CLASS` per class, not among the 200,
+  noised alike). The test split is never used for a choice. `--quick` skips the
+  choices (augmented teacher, T=`TEMPERATURE`, alpha=`ALPHA`).
+
+Test accuracy is reported as mean and range over `common.seeds(quick)`.
 
 Variants: "digits" (the common split) and "harder" (20 training images per
-class, 200 in all, with Gaussian noise of std 0.25 added to the training and
-test images; 3x the epochs so the small set gets a comparable number of steps).
+class, 200 in all, with Gaussian noise of std 0.25 added to the training,
+validation and test images).
 
 Epoch-time overhead: steady epoch time of plain student training, of
 distillation, and of distillation with `cache_teacher_outputs=True`, all in this
@@ -22,16 +38,18 @@ process; the teacher's inference pass over one epoch's data is the floor the
 uncached overhead cannot go below.
 
 Compressed student: if `tfopt.pruning` and `tfopt.quantization` import, the
-student is distilled while pruned to 80% (ConstantSparsity), stripped, then
-distilled again as a QAT model that keeps the pruned zeros
-(`quantize_model(..., preserve_sparsity=True)`) and exported to int8 TFLite with
-`tfopt.export.to_tflite`; its LiteRT accuracy, size, gzip size and the sparsity of
-the int8 weights read back from the file are reported next to the teacher and
-scratch student.
+common digits CNN (`COMPRESSED_ARCH`) is distilled from the digits teacher (chosen
+T and alpha; `common.epochs(quick)` epochs at a constant learning rate) while pruned
+to 80% (PolynomialDecay), stripped, then distilled again as a QAT model that keeps
+the pruned zeros (`quantize_model(..., preserve_sparsity=True)`) and exported to
+int8 TFLite with `tfopt.export.to_tflite`; its LiteRT accuracy, size, gzip size and
+the sparsity of the int8 weights read back from the file are reported next to the
+teacher and a scratch student.
 """
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -44,32 +62,51 @@ TITLE = "Distillation: small student from a larger teacher (tfopt only)"
 
 TEACHER_ARCH = {"filters": (32, 64), "dense_units": 128}
 STUDENT_ARCH = {"filters": (4, 8), "dense_units": 16}
-TEMPERATURE = 4.0  # --quick, and the timing/compressed runs
-ALPHA = 0.9
-GRID = [(t, a) for t in (2.0, 4.0, 8.0) for a in (0.5, 0.9)]  # chosen on validation data
+EPOCHS = 100  # full mode; --quick uses common.QUICK_EPOCHS
+TEMPERATURE = 2.0  # --quick, and the timing run
+ALPHA = 0.5
+GRID = [(t, a) for t in (1.0, 2.0, 4.0) for a in (0.5, 0.9)]  # chosen on validation data
+TEACHER_RECIPES = ("plain", "augmented")  # chosen on validation data
+SHIFT_PIXELS = 1
 VALIDATION_FRACTION = 0.2
 HARDER_PER_CLASS = 20
+HARDER_VALIDATION_PER_CLASS = 40
 HARDER_NOISE = 0.25
 HARDER_EPOCH_FACTOR = 3
 SPARSITY = 0.8
 COMPRESSED_ARCH = {"filters": (16, 32), "dense_units": 64}  # the common digits CNN
 
 
-def _variants(quick: bool) -> dict:
+def _epochs(quick: bool) -> int:
+    return common.epochs(quick) if quick else EPOCHS
+
+
+def _variants() -> dict:
+    """{name: (x, y, x_test, y_test, epoch factor, validation)}.
+
+    `validation` is None (hold out part of x) or (x_val, y_val) drawn from elsewhere.
+    """
     data = common.load_data()
-    variants = {"digits": (data.x_train, data.y_train, data.x_test, data.y_test, 1)}
+    variants = {"digits": (data.x_train, data.y_train, data.x_test, data.y_test, 1, None)}
     rng = np.random.default_rng(0)
-    keep = np.concatenate(
-        [np.flatnonzero(data.y_train == c)[:HARDER_PER_CLASS] for c in range(10)]
+    per_class = [np.flatnonzero(data.y_train == c) for c in range(10)]
+    keep = np.concatenate([idx[:HARDER_PER_CLASS] for idx in per_class])
+    held = np.concatenate(
+        [
+            idx[HARDER_PER_CLASS : HARDER_PER_CLASS + HARDER_VALIDATION_PER_CLASS]
+            for idx in per_class
+        ]
     )
     x_train = data.x_train[keep] + rng.normal(0, HARDER_NOISE, data.x_train[keep].shape)
     x_test = data.x_test + rng.normal(0, HARDER_NOISE, data.x_test.shape)
+    x_val = data.x_train[held] + rng.normal(0, HARDER_NOISE, data.x_train[held].shape)
     variants["harder"] = (
         x_train.astype("float32"),
         data.y_train[keep],
         x_test.astype("float32"),
         data.y_test,
         HARDER_EPOCH_FACTOR,
+        (x_val.astype("float32"), data.y_train[held]),
     )
     return variants
 
@@ -88,16 +125,99 @@ def _fit(model, x, y, epochs: int, keras):
     return timer
 
 
-def _distiller(keras, teacher, student, cache=False, temperature=TEMPERATURE, alpha=ALPHA):
+def _shift(x: np.ndarray, rng) -> np.ndarray:
+    """Each image moved by a random whole number of pixels in [-SHIFT_PIXELS, SHIFT_PIXELS]²."""
+    p = SHIFT_PIXELS
+    padded = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    h, w = x.shape[1:3]
+    dy, dx = rng.integers(-p, p + 1, (2, len(x)))
+    return np.stack(
+        [padded[i, p + a : p + a + h, p + b : p + b + w] for i, (a, b) in enumerate(zip(dy, dx))]
+    )
+
+
+def _stream(x, y, epochs: int, seed: int, augment: bool = False):
+    """`epochs` passes over (x, y), each in a fresh random order, as one array pair.
+
+    Pre-drawn so that two models trained from the same stream get exactly the same
+    batches in the same order. With `augment`, each pass is shifted (`_shift`), then
+    mixed up (each image blended with another of the pass, weight ~ U(0, 1)), and the
+    labels become the mixed one-hot vectors.
+    """
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for _ in range(epochs):
+        order = rng.permutation(len(x))
+        xe, ye = x[order], y[order]
+        if augment:
+            xe = _shift(xe, rng)
+            weight = rng.uniform(0.0, 1.0, (len(x), 1))
+            partner = rng.permutation(len(x))
+            ye = np.eye(10)[ye]
+            xe = weight[..., None, None] * xe + (1 - weight[..., None, None]) * xe[partner]
+            ye = weight * ye + (1 - weight) * ye[partner]
+        xs.append(xe.astype("float32"))
+        ys.append(ye.astype("float32") if augment else ye)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _optimizer(keras, steps: int | None):
+    """Adam at `common.LEARNING_RATE`, with cosine decay to 0 over `steps` (None: constant)."""
+    rate = common.LEARNING_RATE
+    if steps is not None:
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=steps)
+    return keras.optimizers.Adam(rate)
+
+
+def _steps(n: int) -> int:
+    return math.ceil(n / common.BATCH_SIZE)
+
+
+def _train_teacher(keras, x, y, epochs: int, recipe: str):
+    """The teacher for one data set: `recipe` "plain" (labels) or "augmented" (shift + mixup)."""
+    common.set_seed(keras, common.SEEDS[0])
+    teacher = _model(keras, TEACHER_ARCH, "teacher")
+    augment = recipe == "augmented"
+    xs, ys = _stream(x, y, epochs, common.SEEDS[0], augment=augment)
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True) if augment else _ce(keras)
+    teacher.compile(_optimizer(keras, _steps(len(xs))), loss)
+    teacher.fit(xs, ys, epochs=1, shuffle=False, batch_size=common.BATCH_SIZE, verbose=0)
+    common.compile_cnn(teacher, keras)  # for evaluate() on integer labels, like the students
+    return teacher
+
+
+def _distiller(
+    keras, teacher, student, cache=False, temperature=TEMPERATURE, alpha=ALPHA, steps=None
+):
     from tfopt.distillation import Distiller, SoftDistillation
 
     distiller = Distiller(
         teacher, student, SoftDistillation(temperature), alpha=alpha, cache_teacher_outputs=cache
     )
-    distiller.compile(
-        keras.optimizers.Adam(common.LEARNING_RATE), _ce(keras), metrics=["accuracy"]
-    )
+    distiller.compile(_optimizer(keras, steps), _ce(keras), metrics=["accuracy"])
     return distiller
+
+
+def _students(keras, teacher, x, y, epochs: int, seed: int, pairs) -> dict:
+    """{"scratch": model, (T, alpha): distilled model}: same initial weights, same batches."""
+    xs, ys = _stream(x, y, epochs, seed)
+    steps = _steps(len(xs))
+    common.set_seed(keras, seed)
+    scratch = _model(keras, STUDENT_ARCH, "student")
+    initial = scratch.get_weights()
+    scratch.compile(_optimizer(keras, steps), _ce(keras), metrics=["accuracy"])
+    scratch.fit(xs, ys, epochs=1, shuffle=False, batch_size=common.BATCH_SIZE, verbose=0)
+    models = {"scratch": scratch}
+    for temperature, alpha in pairs:
+        common.set_seed(keras, seed)
+        student = _model(keras, STUDENT_ARCH, "student")
+        student.set_weights(initial)
+        distiller = _distiller(
+            keras, teacher, student, temperature=temperature, alpha=alpha, steps=steps
+        )
+        distiller.fit(xs, ys, epochs=1, shuffle=False, batch_size=common.BATCH_SIZE, verbose=0)
+        models[(temperature, alpha)] = student
+    return models
 
 
 def _validation_split(y) -> tuple[np.ndarray, np.ndarray]:
@@ -111,54 +231,55 @@ def _validation_split(y) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(train), np.concatenate(val)
 
 
-def _select(keras, variant, x, y, epochs, quick: bool) -> tuple[float, float, list[dict]]:
-    """Picks (temperature, alpha) by mean validation accuracy over the seeds.
+def _select(keras, variant, x, y, validation, epochs, quick: bool):
+    """Picks the teacher recipe, then (temperature, alpha), on validation data only.
 
-    A teacher is trained on the split's training part only, so the validation images
-    are new to both teacher and student; the test split is never looked at. Each pair
-    is scored by its mean over `common.seeds(quick)` (same seeds and initial weights
-    as the test runs): the validation part is small (288 digits images, one image is
-    0.35 pts), so a single seed picks by noise. The scratch student's validation
-    accuracy over the same seeds is recorded next to the grid.
+    The teacher recipe with the best validation accuracy wins (ties: the first in
+    `TEACHER_RECIPES`). With that teacher, each (T, alpha) pair is scored by the mean
+    validation accuracy of its distilled students over `common.seeds(quick)` (same
+    seeds and initial weights as the test runs): one seed picks by noise. The scratch
+    students' validation accuracy is recorded next to the grid. The test split is
+    never looked at.
+
+    Returns:
+        (recipe, temperature, alpha, rows).
     """
-    train, val = _validation_split(y)
-    common.set_seed(keras, common.SEEDS[0])
-    teacher = _model(keras, TEACHER_ARCH, "teacher")
-    common.compile_cnn(teacher, keras)
-    _fit(teacher, x[train], y[train], epochs, keras)
-    rows = []
-    for seed in common.seeds(quick):
-        common.set_seed(keras, seed)
-        scratch = _model(keras, STUDENT_ARCH, "student")
-        initial = scratch.get_weights()
-        common.compile_cnn(scratch, keras)
-        _fit(scratch, x[train], y[train], epochs, keras)
+    if validation is None:
+        train, val = _validation_split(y)
+        x_fit, y_fit, x_val, y_val = x[train], y[train], x[val], y[val]
+    else:
+        x_fit, y_fit, (x_val, y_val) = x, y, validation
+    rows, teachers = [], {}
+    for recipe in TEACHER_RECIPES:
+        teachers[recipe] = _train_teacher(keras, x_fit, y_fit, epochs, recipe)
         rows.append(
             {
                 "kind": "selection",
                 "variant": variant,
-                "model": "scratch",
-                "seed": seed,
-                "val_accuracy": common.keras_accuracy(scratch, x[val], y[val]),
+                "model": "teacher",
+                "recipe": recipe,
+                "seed": common.SEEDS[0],
+                "val_samples": len(y_val),
+                "val_accuracy": common.keras_accuracy(teachers[recipe], x_val, y_val),
             }
         )
-        for temperature, alpha in GRID:
-            common.set_seed(keras, seed)
-            student = _model(keras, STUDENT_ARCH, "student")
-            student.set_weights(initial)
-            distiller = _distiller(keras, teacher, student, temperature=temperature, alpha=alpha)
-            _fit(distiller, x[train], y[train], epochs, keras)
-            rows.append(
-                {
-                    "kind": "selection",
-                    "variant": variant,
-                    "model": "distilled",
-                    "seed": seed,
-                    "temperature": temperature,
-                    "alpha": alpha,
-                    "val_accuracy": common.keras_accuracy(student, x[val], y[val]),
-                }
-            )
+    recipe = max(
+        TEACHER_RECIPES,
+        key=lambda r: next(x["val_accuracy"] for x in rows if x.get("recipe") == r),
+    )
+    for seed in common.seeds(quick):
+        models = _students(keras, teachers[recipe], x_fit, y_fit, epochs, seed, GRID)
+        for key, model in models.items():
+            row = {
+                "kind": "selection",
+                "variant": variant,
+                "model": "scratch",
+                "seed": seed,
+                "val_accuracy": common.keras_accuracy(model, x_val, y_val),
+            }
+            if key != "scratch":
+                row.update(model="distilled", recipe=recipe, temperature=key[0], alpha=key[1])
+            rows.append(row)
     means = {
         pair: np.mean(
             [
@@ -170,54 +291,42 @@ def _select(keras, variant, x, y, epochs, quick: bool) -> tuple[float, float, li
         for pair in GRID
     }
     temperature, alpha = max(GRID, key=lambda pair: means[pair])  # ties: first in GRID
-    return temperature, alpha, rows
+    return recipe, temperature, alpha, rows
 
 
 def _accuracy_rows(keras, quick: bool) -> tuple[list[dict], dict]:
     rows, teachers = [], {}
-    for variant, (x, y, x_test, y_test, factor) in _variants(quick).items():
-        epochs = common.epochs(quick) * factor
-        temperature, alpha = TEMPERATURE, ALPHA
+    for variant, (x, y, x_test, y_test, factor, validation) in _variants().items():
+        epochs = _epochs(quick) * factor
+        recipe, temperature, alpha = "augmented", TEMPERATURE, ALPHA
         if not quick:
-            temperature, alpha, selection = _select(keras, variant, x, y, epochs, quick)
+            recipe, temperature, alpha, selection = _select(
+                keras, variant, x, y, validation, epochs, quick
+            )
             rows.extend(selection)
-        common.set_seed(keras, common.SEEDS[0])
-        teacher = _model(keras, TEACHER_ARCH, "teacher")
-        common.compile_cnn(teacher, keras)
-        _fit(teacher, x, y, epochs, keras)
-        teachers[variant] = (teacher, x, y, x_test, y_test, epochs, temperature, alpha)
+        teacher = _train_teacher(keras, x, y, epochs, recipe)
+        teachers[variant] = (teacher, x, y, x_test, y_test, temperature, alpha)
+        common_fields = {"variant": variant, "train_samples": len(x), "epochs": epochs}
         rows.append(
             {
                 "kind": "accuracy",
-                "variant": variant,
+                **common_fields,
                 "model": "teacher",
+                "recipe": recipe,
                 "seed": common.SEEDS[0],
-                "train_samples": len(x),
-                "epochs": epochs,
                 "params": teacher.count_params(),
                 "accuracy": common.keras_accuracy(teacher, x_test, y_test),
             }
         )
         for seed in common.seeds(quick):
-            common.set_seed(keras, seed)
-            scratch = _model(keras, STUDENT_ARCH, "student")
-            initial = scratch.get_weights()
-            common.compile_cnn(scratch, keras)
-            _fit(scratch, x, y, epochs, keras)
-            common.set_seed(keras, seed)
-            student = _model(keras, STUDENT_ARCH, "student")
-            student.set_weights(initial)
-            distiller = _distiller(keras, teacher, student, temperature=temperature, alpha=alpha)
-            _fit(distiller, x, y, epochs, keras)
-            for name, model in (("scratch", scratch), ("distilled", student)):
+            models = _students(keras, teacher, x, y, epochs, seed, [(temperature, alpha)])
+            for name, model in zip(("scratch", "distilled"), models.values()):
                 rows.append(
                     {
                         "kind": "accuracy",
-                        "variant": variant,
+                        **common_fields,
                         "model": name,
                         "seed": seed,
-                        "train_samples": len(x),
-                        "epochs": epochs,
                         "params": model.count_params(),
                         "accuracy": common.keras_accuracy(model, x_test, y_test),
                         "temperature": temperature,
@@ -383,6 +492,8 @@ def _compressed_rows(
         )
     for row in rows[1:]:
         row["params"] = scratch.count_params()
+        row["epochs"] = epochs
+        row["temperature"], row["alpha"] = temperature, alpha
     rows[0]["params"] = teacher.count_params()
     return rows
 
@@ -391,8 +502,9 @@ def run_tfopt(quick: bool) -> list[dict]:
     import keras
 
     rows, teachers = _accuracy_rows(keras, quick)
-    teacher, x, y, x_test, y_test, epochs, temperature, alpha = teachers["digits"]
+    teacher, x, y, x_test, y_test, temperature, alpha = teachers["digits"]
     rows.append(_timing_row(keras, teacher, x, y, quick))
+    epochs = common.epochs(quick)  # the compressed student keeps the common budget
     rows.extend(_compressed_rows(keras, teacher, x, y, x_test, y_test, epochs, temperature, alpha))
     rows.append({"kind": "memory", "peak_rss_mb": common.peak_rss_mb()})
     return rows
@@ -413,17 +525,28 @@ def render(tfopt_rows: list[dict], tfmot_rows: list[dict]) -> str:
     selection = [r for r in tfopt_rows if r.get("kind") == "selection"]
     lines = [
         f"Student: the common digits CNN at widths {STUDENT_ARCH}; teacher: {TEACHER_ARCH}. "
-        "Soft loss (KL at temperature T, x T²), weight alpha against the label loss. Same "
-        "initial weights, optimizer (Adam 1e-3) and epochs for the scratch and distilled "
-        "student of each seed; accuracy on the test split.",
+        "Teacher and students: Adam (lr 1e-3, cosine decay to 0), batch "
+        f"{common.BATCH_SIZE}, the epochs in the table. The teacher is trained on the labels, "
+        "either plainly or with augmentation (random shifts of up to "
+        f"{SHIFT_PIXELS} pixel, then mixup with a uniform mixing weight). Per seed the scratch "
+        "and the distilled student start from the same initial weights and see the same "
+        "batches in the same order (no augmentation); the distilled one is trained with "
+        "`tfopt.distillation.Distiller`: soft loss (KL at temperature T, x T²) with weight "
+        "alpha against the label loss, the teacher run on every batch. Accuracy on the test "
+        "split.",
         "",
         (
-            f"T and alpha were chosen per data set from {len(GRID)} pairs by validation "
-            f"accuracy, mean over the seeds ({VALIDATION_FRACTION:.0%} of each class of the "
-            "training set held out, teacher retrained without it; the test split is not used "
-            "for the choice)."
+            "Chosen per data set on validation data, never on the test split: the teacher "
+            f"recipe ({' or '.join(TEACHER_RECIPES)}, by the teacher's validation accuracy), "
+            f"then T and alpha from {len(GRID)} pairs (by the distilled students' validation "
+            "accuracy, mean over the seeds). Validation data: for digits, the last "
+            f"{VALIDATION_FRACTION:.0%} of each class of the training split (teacher and "
+            "students trained without it, then retrained on the whole split for the test "
+            f"runs); for harder, {HARDER_VALIDATION_PER_CLASS} other training-split images per "
+            "class, noised alike, none of them among the training images."
             if selection
-            else f"T={TEMPERATURE}, alpha={ALPHA} (fixed defaults; no selection in --quick)."
+            else f"--quick: augmented teacher, T={TEMPERATURE:g}, alpha={ALPHA:g} (fixed; no "
+            "selection)."
         ),
         "",
     ]
@@ -444,7 +567,9 @@ def render(tfopt_rows: list[dict], tfmot_rows: list[dict]) -> str:
                 f"alpha={chosen.get('alpha', ALPHA):g}",
                 "variant": f"{variant} ({teacher['train_samples']} train, "
                 f"{teacher['epochs']} epochs)",
-                "teacher": f"{100 * teacher['accuracy']:.1f}% ({teacher['params']:,} params)",
+                "teacher": f"{100 * teacher['accuracy']:.1f}% "
+                + (f"({teacher['recipe']}, " if "recipe" in teacher else "(")
+                + f"{teacher['params']:,} params)",
                 "scratch": f"{100 * s_mean:.1f}% ({100 * s_lo:.1f}–{100 * s_hi:.1f})",
                 "distilled": f"{100 * d_mean:.1f}% ({100 * d_lo:.1f}–{100 * d_hi:.1f})",
                 "gain": f"{100 * (d_mean - s_mean):+.1f} pts",
@@ -470,9 +595,9 @@ def render(tfopt_rows: list[dict], tfmot_rows: list[dict]) -> str:
     if selection:
         lines += [
             "",
-            "Validation accuracy per (T, alpha), mean over the seeds of the test runs, with "
-            "the scratch student on the same split for reference (ties go to the first pair "
-            "in this order):",
+            "Validation accuracy: each teacher recipe, the scratch student, and the distilled "
+            "student per T/alpha with the chosen teacher (students: mean over the seeds of the "
+            "test runs; ties go to the first recipe or pair in this order):",
             "",
         ]
         grid_rows = []
@@ -481,18 +606,24 @@ def render(tfopt_rows: list[dict], tfmot_rows: list[dict]) -> str:
             for r in selection:
                 if r["variant"] != variant:
                     continue
-                key = "scratch"
-                if r.get("model", "distilled") == "distilled":
+                model = r.get("model", "distilled")
+                key = model
+                if model == "teacher":
+                    key = f"teacher {r['recipe']}"
+                    cells["val_samples"] = r.get("val_samples")
+                elif model == "distilled":
                     key = f"{r['temperature']:g}/{r['alpha']:g}"
                 scores.setdefault(key, []).append(r["val_accuracy"])
             cells.update({k: float(np.mean(v)) for k, v in scores.items()})
-            cells["seeds"] = max(len(v) for v in scores.values())
+            cells["seeds"] = max(len(v) for k, v in scores.items() if not k.startswith("teacher"))
             grid_rows.append(cells)
         keys = [f"{t:g}/{a:g}" for t, a in GRID]
         lines.append(
             common.markdown_table(
                 grid_rows,
-                [("variant", "Data", ""), ("seeds", "Seeds", ""), ("scratch", "Scratch", "pct")]
+                [("variant", "Data", ""), ("val_samples", "Val images", "")]
+                + [(f"teacher {r}", f"Teacher {r}", "pct") for r in TEACHER_RECIPES]
+                + [("seeds", "Seeds", ""), ("scratch", "Scratch", "pct")]
                 + [(k, f"T/alpha {k}", "pct") for k in keys],
             )
         )
@@ -549,10 +680,18 @@ def render(tfopt_rows: list[dict], tfmot_rows: list[dict]) -> str:
         ]
     compressed = [r for r in tfopt_rows if r.get("kind") == "compressed"]
     if compressed:
+        budget = next((r for r in compressed if "epochs" in r and "temperature" in r), None)
         lines += [
             "",
             f"Compressed student (digits): the common CNN {COMPRESSED_ARCH} distilled from the "
-            f"teacher while pruned to {SPARSITY:.0%} (PolynomialDecay over the first 2/3 of "
+            "digits teacher above"
+            + (
+                f" ({budget['epochs']} epochs at a constant learning rate, "
+                f"T={budget['temperature']:g}, alpha={budget['alpha']:g})"
+                if budget
+                else ""
+            )
+            + f" while pruned to {SPARSITY:.0%} (PolynomialDecay over the first 2/3 of "
             "training, tfopt.pruning), stripped, exported to int8 TFLite; then fine-tuned as a "
             "QAT model with `tfopt.quantization.quantize_model(..., preserve_sparsity=True)` "
             "(the pruned zeros stay at zero; still distilling, lr/10) and exported again. "

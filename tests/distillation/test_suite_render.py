@@ -123,3 +123,46 @@ def test_render_says_so_when_distillation_does_not_win(
     assert ("distillation did not beat the scratch student" in text) == noted
     if noted:
         assert "best validation pair 95.0% vs scratch 95.0%; test gain -1.0 pts" in text
+
+
+def test_render_shows_the_teacher_recipes_and_the_chosen_one(suite):
+    rows = [
+        {**_acc("harder", "teacher", 1, 0.85), "recipe": "plain"},
+        _acc("harder", "scratch", 1, 0.78),
+        {**_acc("harder", "distilled", 1, 0.81), "temperature": 4.0, "alpha": 0.5},
+        {"kind": "selection", "variant": "harder", "model": "scratch", "seed": 1},
+    ]
+    rows[-1]["val_accuracy"] = 0.79
+    for recipe, accuracy in zip(suite.TEACHER_RECIPES, (0.845, 0.80)):
+        rows.append(
+            {
+                "kind": "selection",
+                "variant": "harder",
+                "model": "teacher",
+                "recipe": recipe,
+                "seed": 1,
+                "val_samples": 400,
+                "val_accuracy": accuracy,
+            }
+        )
+    rows += [
+        {
+            "kind": "selection",
+            "variant": "harder",
+            "model": "distilled",
+            "recipe": "plain",
+            "seed": 1,
+            "temperature": t,
+            "alpha": a,
+            "val_accuracy": 0.82 if (t, a) == (4.0, 0.5) else 0.8,
+        }
+        for t, a in suite.GRID
+    ]
+    text = suite.render(rows, [])
+    assert "85.0% (plain, 151,306 params)" in text
+    assert "T=4, alpha=0.5" in text
+    grid_line = next(line for line in text.splitlines() if line.startswith("| harder | 400 |"))
+    # Teacher plain 84.5%, augmented 80.0%, then 1 seed, scratch 79.0%, the pairs.
+    assert grid_line.startswith("| harder | 400 | 84.5% | 80.0% | 1 | 79.0% |")
+    assert "82.0%" in grid_line
+    assert "did not beat" not in text  # +3.0 pts on test, 82.0% > 79.0% on validation

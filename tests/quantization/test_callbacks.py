@@ -46,6 +46,19 @@ def test_delay_then_freeze():
     np.testing.assert_array_equal(conv.batchnorm.moving_mean.numpy(), stats)
 
 
+def test_flags_switch_inside_one_fit():
+    """The train step is traced with the flags' values; the callback retraces it when
+    a flag changes, so a switch at step 2 of a single fit takes effect at step 2."""
+    qat = _model()
+    x, y = _data(64)
+    x[32:] *= 10.0  # steps 2 and 3 would widen the ranges if they were not frozen
+    relu = {layer.name: layer for layer in qat.layers}["quant_relu"]
+    cb = tq.QATCallback(freeze_ranges_step=2)
+    qat.fit(x, y, batch_size=16, epochs=1, shuffle=False, callbacks=[cb], verbose=0)
+    assert qat.optimizer.iterations.numpy() == 4
+    assert relu._output_vars[0]["count"].numpy() == 2.0  # observed at steps 0 and 1 only
+
+
 def test_identity_during_delay():
     """With quantization off, the QAT model in training mode computes the float model."""
     keras.utils.set_random_seed(0)

@@ -37,7 +37,11 @@ class QATCallback(keras.callbacks.Callback):
 
     Steps are the optimizer's iteration count, so a model loaded from `.keras`
     resumes the schedule where it stopped. Before `quant_delay_steps` fake
-    quantization is identity (ranges are still observed).
+    quantization is identity (ranges are still observed). The train step reads
+    the flags when it is traced (so it carries no per-element switch); the
+    callback retraces it when it changes them. To set the `quantize_active` /
+    `ranges_frozen` variables by hand instead, call
+    `model.make_train_function(force=True)` afterwards.
 
     Example:
 
@@ -102,6 +106,9 @@ class QATCallback(keras.callbacks.Callback):
             if hasattr(layer, "bn_frozen"):
                 layer.bn_frozen.assign(bn)
         self._state = state
+        # The train step reads quantize_active / ranges_frozen when it is traced (only
+        # the selected branch is built): retrace it with the new values.
+        self.model.make_train_function(force=True)
 
     def get_config(self):
         return {

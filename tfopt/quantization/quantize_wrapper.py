@@ -46,6 +46,22 @@ def _add_flags(layer):
     layer.ranges_frozen = layer.add_weight(name="ranges_frozen", initializer="zeros", **_FLAG)
 
 
+def _flags(layer, training):
+    """(quantize_active, ranges_frozen) for a call: the variables, or, while training,
+    their values when the step is traced, as Python floats.
+
+    A training graph then holds only the branch the flags select: no per-element
+    select between the quantized and float values, a third of QAT's step time on
+    a small CNN. QATCallback retraces the train function when it changes a flag.
+    """
+    active, frozen = layer.quantize_active, layer.ranges_frozen
+    if not training:
+        return active, frozen
+    with tf.init_scope():  # read outside the graph being traced
+        values = [float(np.asarray(keras.ops.convert_to_numpy(v))) for v in (active, frozen)]
+    return tuple(v if v in (0.0, 1.0) else var for v, var in zip(values, (active, frozen)))
+
+
 def _to_channels_last(value, layout):
     if layout == "depthwise":  # (..., in, multiplier) -> (..., in * multiplier)
         shape = tf.shape(value)
@@ -353,7 +369,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
     def call(self, inputs, training=None):
         training = bool(training)
         layer = self.layer
-        active, frozen = self.quantize_active, self.ranges_frozen
+        active, frozen = _flags(self, training)
         mapping = []
         folded_bias = correction = None
         values = self._weight_values()
@@ -460,9 +476,8 @@ class QuantizeLayer(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, training=None):
-        return self.quantizer(
-            inputs, bool(training), self._vars, self.quantize_active, self.ranges_frozen
-        )
+        training = bool(training)
+        return self.quantizer(inputs, training, self._vars, *_flags(self, training))
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -101,8 +101,16 @@ class Quantizer:
         return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
 
 
+def _is_const(flag, value: float) -> bool:
+    """True when `flag` is the Python float `value` (a flag read when the step was traced)."""
+    return isinstance(flag, float) and flag == value
+
+
 def _select(flag, when_one, when_zero):
-    """flag * when_one + (1 - flag) * when_zero, for a 0/1 float flag."""
+    """flag * when_one + (1 - flag) * when_zero, for a 0/1 float flag (a variable, or a
+    Python 0.0/1.0 read when the step was traced: then only that branch is built)."""
+    if _is_const(flag, 1.0) or _is_const(flag, 0.0):
+        return when_one if flag == 1.0 else when_zero
     return when_zero + flag * (when_one - when_zero)
 
 
@@ -156,7 +164,7 @@ class LastValueQuantizer(Quantizer):
         return low, high
 
     def __call__(self, inputs, training, weights, active, frozen):
-        if training:
+        if training and not _is_const(frozen, 1.0):
             low, high = self.ranges(inputs)
             low = _select(frozen, weights["min"], low)
             high = _select(frozen, weights["max"], high)
@@ -234,22 +242,25 @@ class MovingAverageQuantizer(Quantizer):
         }
 
     def __call__(self, inputs, training, weights, active, frozen):
-        if training:
-            x = tf.stop_gradient(tf.cast(inputs, tf.float32))
+        if training and _is_const(frozen, 1.0):  # frozen when traced: read the ranges
+            low, high = weights["min"], weights["max"]
+        elif training:
+            x = inputs if inputs.dtype == tf.float32 else tf.cast(inputs, tf.float32)
+            x = tf.stop_gradient(x)
             low = tf.minimum(tf.reduce_min(x), 0.0)
             high = tf.maximum(tf.reduce_max(x), 0.0)
             if self.symmetric:
                 high = tf.maximum(-low, high)
                 low = -high
-            seen = tf.cast(weights["count"] > 0, tf.float32)
-            decay = self.ema_decay * seen
-            low = decay * weights["min"] + (1.0 - decay) * low
-            high = decay * weights["max"] + (1.0 - decay) * high
+            # The first batch sets the range (decay 0), later ones move it.
+            decay = tf.where(weights["count"] > 0, self.ema_decay, 0.0)
+            low = low + decay * (weights["min"] - low)
+            high = high + decay * (weights["max"] - high)
             low = _select(frozen, weights["min"], low)
             high = _select(frozen, weights["max"], high)
             weights["min"].assign(low)
             weights["max"].assign(high)
-            weights["count"].assign(weights["count"] + (1.0 - frozen))
+            weights["count"].assign_add(1.0 - frozen)
         else:
             low, high = weights["min"], weights["max"]
             if self.narrow_range and _onnx_mode():

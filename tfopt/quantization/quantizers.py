@@ -165,7 +165,9 @@ class LastValueQuantizer(Quantizer):
 
     def __call__(self, inputs, training, weights, active, frozen):
         if training and not _is_const(frozen, 1.0):
-            low, high = self.ranges(inputs)
+            # A statistic, not a trainable function of the weights (as in tfmot, which
+            # reads it back from its variables): no gradient through max|w|.
+            low, high = self.ranges(tf.stop_gradient(inputs))
             low = _select(frozen, weights["min"], low)
             high = _select(frozen, weights["max"], high)
             weights["min"].assign(low)

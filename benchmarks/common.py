@@ -167,13 +167,10 @@ def epoch_times(keras_module):
         def first_s(self) -> float:
             return self.times[0] if self.times else math.nan
 
-        def fastest_s(self, last: int | None = None) -> float:
-            """Quickest epoch after the first; of the last `last` of them if given (so two
-            runs with different epoch counts are compared over as many epochs)."""
+        def fastest_s(self) -> float:
             if not self.times:
                 return math.nan
-            rest = self.times[1:] or self.times
-            return float(min(rest[-last:] if last else rest))
+            return float(min(self.times[1:] or self.times))
 
         def steady_s(self) -> float:
             if not self.times:

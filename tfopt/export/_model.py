@@ -47,7 +47,7 @@ def export_trace(model):
     if not is_qat(model):
         yield
         return
-    from tfopt.quantization.quantize_wrapper import exporting
+    from tfopt.quantization.quantizers import exporting
 
     with exporting():
         yield

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
+
+from tfopt.export import _files
+from tfopt.export.result import ExportResult
 
 
 @contextlib.contextmanager
@@ -31,3 +35,31 @@ def write_bytes(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+
+
+def publish(path, data: bytes, check, *, format, quantization, verified_on, notes=()):
+    """Writes `data` staged beside `path`, checks it, renames it into place.
+
+    Args:
+        path: the file to publish.
+        data: its bytes.
+        check: `check(staged_path)` runs the staged file against the model and
+            returns a `VerifyResult`; raising leaves `path` as it was.
+        format, quantization, verified_on, notes: the `ExportResult` fields.
+
+    Returns:
+        The `ExportResult` (sizes of `data`, parity reported for `path`).
+    """
+    with staged_file(path) as staged:
+        write_bytes(staged, data)
+        parity = check(staged)
+    return ExportResult(
+        path=str(path),
+        format=format,
+        quantization=quantization,
+        bytes=len(data),
+        gzip_bytes=_files.gzip_size(data),
+        parity=dataclasses.replace(parity, path=str(path)),
+        verified_on=verified_on,
+        notes=tuple(notes),
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 
 import keras
 
@@ -80,17 +79,12 @@ def _convert(model, specs, opset, what="model", mode=None):
 def _publish(model_proto, model, path, check_inputs, verified_on, quantization, input_signature):
     """Names the outputs, writes the file staged, verifies it, renames it into place."""
     model_proto = _rename_outputs(model_proto, _output_names(model, len(model_proto.graph.output)))
-    data = model_proto.SerializeToString()
-    with _staging.staged_file(path) as staged:
-        _staging.write_bytes(staged, data)
-        parity = verify(staged, model, check_inputs, input_signature=input_signature)
-    return ExportResult(
-        path=str(path),
+    return _staging.publish(
+        path,
+        model_proto.SerializeToString(),
+        lambda staged: verify(staged, model, check_inputs, input_signature=input_signature),
         format="onnx",
         quantization=quantization,
-        bytes=len(data),
-        gzip_bytes=_files.gzip_size(data),
-        parity=dataclasses.replace(parity, path=str(path)),
         verified_on=verified_on,
     )
 

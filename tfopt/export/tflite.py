@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
 import tensorflow as tf
 
@@ -233,17 +231,12 @@ def to_tflite(
         )
         notes = ("batch fixed at 1: the model's recurrent loops need a static batch size",)
 
-    with _staging.staged_file(path) as staged:
-        _staging.write_bytes(staged, flatbuffer)
-        parity = verify(staged, reference, check_inputs)
-    parity = _with_path(parity, path)
-    return ExportResult(
-        path=str(path),
+    return _staging.publish(
+        path,
+        flatbuffer,
+        lambda staged: verify(staged, reference, check_inputs),
         format="tflite",
         quantization=quantization,
-        bytes=len(flatbuffer),
-        gzip_bytes=_files.gzip_size(flatbuffer),
-        parity=parity,
         verified_on=verified_on,
         notes=notes,
     )
@@ -269,7 +262,3 @@ def _convert(export_model, model, quantization, calibration, specs, int8_io, spa
             f"TFLite conversion of model {model.name!r} with quantization={quantization!r} "
             f"failed: {type(err).__name__}: {err}\n{log.tail()}"
         ) from err
-
-
-def _with_path(parity, path):
-    return dataclasses.replace(parity, path=str(path))

@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
-
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tfopt.quantization.quantize_config import QuantizeConfig
-from tfopt.quantization.quantizers import MovingAverageQuantizer, Quantizer, _onnx_mode
+from tfopt.quantization.quantizers import (
+    MovingAverageQuantizer,
+    Quantizer,
+    _exporting,
+    _onnx_mode,
+)
 
 _FLAG = dict(shape=(), trainable=False, aggregation="only_first_replica")
-_TRACE = threading.local()
-
-
-@contextlib.contextmanager
-def exporting():
-    """While an exporter traces a QAT model: ops the int8 kernels compute natively are
-    written as the converters read them, not as the Keras model emulates them."""
-    _TRACE.active = True
-    try:
-        yield
-    finally:
-        _TRACE.active = False
-
-
-def _exporting() -> bool:
-    return getattr(_TRACE, "active", False)
-
-
 # Average-pooling ties, in codes: averages are multiples of 1/count, so anything within
 # _TIE of a half code is a tie (float error is ~1e-5 code).
 _TIE = 1e-3
@@ -149,14 +133,11 @@ def _activation_source(tensor):
         op = history.operation
         if isinstance(op, QuantizeLayer):
             return op.quantizer, op._vars
-        spec = registry.spec_for(op)
-        if isinstance(op, QuantizeWrapper):
-            if op._same_scale:
-                spec = registry.spec_for(op.layer)
-            elif len(op._output_quantizers) != 1:
+        if isinstance(op, QuantizeWrapper) and not op._same_scale:
+            if len(op._output_quantizers) != 1:
                 return None
-            else:
-                return op._output_quantizers[0], op._output_vars[0]
+            return op._output_quantizers[0], op._output_vars[0]
+        spec = registry.spec_for(op.layer if isinstance(op, QuantizeWrapper) else op)
         if spec is None or spec.kind not in ("passthrough", "same_scale"):
             return None
         inputs = op._inbound_nodes[history.node_index].input_tensors

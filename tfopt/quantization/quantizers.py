@@ -18,14 +18,28 @@ _EXPORT = threading.local()
 
 
 @contextlib.contextmanager
-def onnx_export_mode():
-    """While tracing for ONNX: narrow-range activation fake-quants are written as the
-    same grid with one more code (tf2onnx converts only non-narrow FakeQuant ops)."""
-    _EXPORT.onnx = True
+def _export_flag(name: str):
+    setattr(_EXPORT, name, True)
     try:
         yield
     finally:
-        _EXPORT.onnx = False
+        setattr(_EXPORT, name, False)
+
+
+def exporting():
+    """While an exporter traces a QAT model: ops the int8 kernels compute natively are
+    written as the converters read them, not as the Keras model emulates them."""
+    return _export_flag("tracing")
+
+
+def onnx_export_mode():
+    """While tracing for ONNX: narrow-range activation fake-quants are written as the
+    same grid with one more code (tf2onnx converts only non-narrow FakeQuant ops)."""
+    return _export_flag("onnx")
+
+
+def _exporting() -> bool:
+    return getattr(_EXPORT, "tracing", False)
 
 
 def _onnx_mode() -> bool:

@@ -181,6 +181,35 @@ def epoch_times(keras_module):
     return EpochTimes()
 
 
+def interleaved_fits(runs, data, rounds: int, epochs: int = 1) -> dict:
+    """Wall and CPU seconds per epoch of several models trained in alternation.
+
+    Each model first fits one untimed epoch (graph tracing); then `rounds` times,
+    each model in turn fits `epochs` epochs, so all of them meet the same machine
+    load. CPU is the process's CPU time (least disturbed by other load).
+
+    Args:
+        runs: (name, model, callbacks) triples, compiled models.
+        data: the digits split (`load_data()`).
+        rounds: timed rounds.
+        epochs: epochs per fit in a round. Defaults to `1`.
+
+    Returns:
+        {name: {"wall": [seconds per epoch, one per round], "cpu": [...]}}.
+    """
+    fit = {"batch_size": BATCH_SIZE, "verbose": 0}
+    for _, model, callbacks in runs:
+        model.fit(data.x_train, data.y_train, epochs=1, callbacks=list(callbacks), **fit)
+    times = {name: {"wall": [], "cpu": []} for name, _, _ in runs}
+    for _ in range(rounds):
+        for name, model, callbacks in runs:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            model.fit(data.x_train, data.y_train, epochs=epochs, callbacks=list(callbacks), **fit)
+            times[name]["wall"].append((time.perf_counter() - start) / epochs)
+            times[name]["cpu"].append((time.process_time() - start_cpu) / epochs)
+    return times
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -17,7 +17,6 @@ and the median ratio are reported.
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -66,21 +65,10 @@ def _kernel_sparsity(model) -> float:
 
 def _speed(keras_module, api, float_model, pruned_model, data, rounds: int) -> dict:
     """Interleaved one-epoch rounds of the float and the pruning model."""
-    fit = {"batch_size": common.BATCH_SIZE, "epochs": 1, "verbose": 0}
-    wall = {"float": [], "pruned": []}
-    cpu = {"float": [], "pruned": []}
-    # One untimed epoch each: graph tracing.
-    float_model.fit(data.x_train, data.y_train, **fit)
-    pruned_model.fit(data.x_train, data.y_train, callbacks=[api.UpdatePruningStep()], **fit)
-    for _ in range(rounds):
-        for name, model, callbacks in (
-            ("float", float_model, []),
-            ("pruned", pruned_model, [api.UpdatePruningStep()]),
-        ):
-            start, start_cpu = time.perf_counter(), time.process_time()
-            model.fit(data.x_train, data.y_train, callbacks=callbacks, **fit)
-            wall[name].append(time.perf_counter() - start)
-            cpu[name].append(time.process_time() - start_cpu)
+    runs = [("float", float_model, []), ("pruned", pruned_model, [api.UpdatePruningStep()])]
+    times = common.interleaved_fits(runs, data, rounds)
+    wall = {name: t["wall"] for name, t in times.items()}
+    cpu = {name: t["cpu"] for name, t in times.items()}
     return {
         "kind": "speed",
         "rounds": rounds,

@@ -44,24 +44,15 @@ def _fit(model, data, epochs, keras_module):
     return timer
 
 
-def _interleaved_epoch_times(float_model, qat_model, data, keras_module, quick) -> dict:
-    """Epoch times of float and QAT training measured alternately, after every other
-    figure is taken (the extra epochs change the models): rounds of a few epochs of
-    each, so both meet the same machine load. Wall: fastest epoch of each, the first
-    epoch of the first round (tracing) left out. CPU: the process's CPU time per
-    epoch, median over the rounds after the first."""
-    wall = {"float": [], "qat": []}
-    cpu = {"float": [], "qat": []}
-    epochs = 3
-    for round_index in range(2 if quick else 10):
-        for name, model in (("float", float_model), ("qat", qat_model)):
-            start_cpu = time.process_time()
-            timer = _fit(model, data, epochs, keras_module)
-            if round_index:
-                cpu[name].append((time.process_time() - start_cpu) / epochs)
-            wall[name] += timer.times[1:] if round_index == 0 else timer.times
-    fastest = {name: min(values) for name, values in wall.items()}
-    median_cpu = {name: float(np.median(values)) for name, values in cpu.items()}
+def _interleaved_epoch_times(float_model, qat_model, data, quick) -> dict:
+    """Epoch times of float and QAT training measured alternately (common.interleaved_fits),
+    after every other figure is taken (the extra epochs change the models). Wall: the
+    fastest round; CPU: the median round."""
+    times = common.interleaved_fits(
+        [("float", float_model, []), ("qat", qat_model, [])], data, 2 if quick else 10, epochs=3
+    )
+    fastest = {name: min(t["wall"]) for name, t in times.items()}
+    median_cpu = {name: float(np.median(t["cpu"])) for name, t in times.items()}
     return {
         "float_epoch_s": fastest["float"],
         "qat_epoch_s": fastest["qat"],
@@ -146,7 +137,7 @@ def run_tfopt(quick: bool) -> list[dict]:
         except RuntimeError as err:
             row["w4_tflite_error"] = str(err).splitlines()[0][:200]
     row["peak_rss_mb"] = common.peak_rss_mb()
-    row.update(_interleaved_epoch_times(float_model, qat, data, keras, quick))
+    row.update(_interleaved_epoch_times(float_model, qat, data, quick))
     return [row]
 
 
@@ -173,7 +164,7 @@ def run_tfmot(quick: bool) -> list[dict]:
         row = _row("tfmot", data, float_model, qat, paths, quick)
     row["convert_s"] = convert_s
     row["peak_rss_mb"] = peak
-    row.update(_interleaved_epoch_times(float_model, qat, data, tf_keras, quick))
+    row.update(_interleaved_epoch_times(float_model, qat, data, quick))
     return [row]
 
 
@@ -216,8 +207,8 @@ def render(tfopt_rows: list[dict], tfmot_rows: list[dict]) -> str:
         "",
         "Epoch times are measured at the end of each side's run, alternating float and QAT "
         "training (10 rounds of 3 epochs each, 2 with --quick) so both meet the same machine "
-        "load; wall: fastest QAT epoch over fastest float epoch; CPU: median process CPU "
-        "time per epoch over the rounds after the first. tfmot has no ONNX "
+        "load (one untimed epoch each first); wall: fastest QAT round over fastest float "
+        "round, per epoch; CPU: median process CPU time per epoch. tfmot has no ONNX "
         "path for QAT models (tf2onnx folds the fake-quantized weights to float), so its "
         f"ONNX cells are n/a. The tfopt ONNX file is {a.get('onnx_format', 'n/a')} QDQ. QAT runs "
         "from the trained float model for a third of the float budget on both sides.",

@@ -1,0 +1,151 @@
+"""benchmarks/suite_distillation.py: its stream, choice and rendering helpers on tiny data.
+
+The real run is `benchmarks/run.py --suites distillation`; every figure here is made up.
+"""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location(
+    "_bench_run_for_distillation", REPO_ROOT / "benchmarks/run.py"
+)
+run = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(run)
+suite = run.load_suite("distillation", REPO_ROOT / "benchmarks")
+
+
+def _tiny(n=20, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, (n, 8, 8, 1)).astype("float32")
+    y = np.arange(n) % 10
+    return x, y
+
+
+def test_stream_same_seed_same_batches():
+    x, y = _tiny()
+    for augment in (False, True):
+        xs1, ys1 = suite._stream(x, y, 3, seed=7, augment=augment)
+        xs2, ys2 = suite._stream(x, y, 3, seed=7, augment=augment)
+        np.testing.assert_array_equal(xs1, xs2)
+        np.testing.assert_array_equal(ys1, ys2)
+        assert xs1.shape == (3 * len(x), 8, 8, 1)
+
+
+def test_stream_plain_is_permutations_augmented_mixes_labels():
+    x, y = _tiny()
+    _, ys = suite._stream(x, y, 2, seed=1)
+    assert ys.shape == (2 * len(y),)
+    for epoch in range(2):  # each pass holds every label exactly once
+        assert sorted(ys[epoch * len(y) : (epoch + 1) * len(y)]) == sorted(y)
+    xa, ya = suite._stream(x, y, 2, seed=1, augment=True)
+    assert ya.shape == (2 * len(y), 10)
+    np.testing.assert_allclose(ya.sum(axis=1), 1.0, rtol=1e-6)
+    assert np.all(ya >= 0)
+    assert np.mean(ya.max(axis=1) < 1.0) > 0.5  # mixup with U(0, 1) weights: mostly mixed
+    assert xa.min() >= 0.0 and xa.max() <= 1.0  # convex blends of shifted [0, 1] images
+
+
+def _student_rows(scores):
+    """Selection rows from {(recipe, pair or None): [val accuracy per seed]}."""
+    rows = []
+    for (recipe, pair), values in scores.items():
+        for seed, value in enumerate(values):
+            row = {"model": "scratch", "student_recipe": recipe, "seed": seed}
+            if pair is not None:
+                row.update(model="distilled", temperature=pair[0], alpha=pair[1])
+            rows.append({**row, "kind": "selection", "variant": "digits", "val_accuracy": value})
+    return rows
+
+
+def test_choose_each_arm_by_its_own_mean():
+    scores = {
+        ("plain", None): [0.90, 0.90],
+        ("augmented", None): [0.95, 0.93],  # scratch's best mean: augmented
+        ("plain", (2.0, 0.9)): [0.99, 0.80],  # best single seed, worse mean (0.895)
+        ("augmented", (4.0, 1.0)): [0.96, 0.96],  # distilled's best mean
+        ("augmented", (1.0, 0.5)): [0.94, 0.94],
+    }
+    scratch, distilled = suite._choose(_student_rows(scores))
+    assert scratch == "augmented"
+    assert distilled == ("augmented", 4.0, 1.0)
+
+
+def test_choose_ties_go_to_first_recipe_and_pair():
+    pairs = suite.GRID
+    scores = {(r, None): [0.9] for r in suite.STUDENT_RECIPES}
+    scores.update({(r, p): [0.95] for r in suite.STUDENT_RECIPES for p in pairs})
+    scratch, distilled = suite._choose(_student_rows(scores))
+    assert scratch == suite.STUDENT_RECIPES[0]
+    assert distilled == (suite.STUDENT_RECIPES[0], *pairs[0])
+
+
+def test_choose_rejects_rows_without_distilled_students():
+    with pytest.raises(ValueError, match="Argument `rows`"):
+        suite._choose(_student_rows({("plain", None): [0.9]}))
+
+
+def test_students_share_initial_weights_and_batches_per_recipe():
+    # The augmented recipe gives the Distiller dense mixed labels with a categorical
+    # cross-entropy student loss. alpha=0 leaves only that label loss: from the same
+    # initial weights on the same batches it must end where the scratch student ends.
+    import keras
+
+    x, y = _tiny(40)
+    keras.utils.set_random_seed(0)
+    teacher = suite._model(keras, suite.STUDENT_ARCH, "teacher")
+    keras.utils.set_random_seed(3)
+    initial = suite._model(keras, suite.STUDENT_ARCH, "student").get_weights()
+    runs = [("augmented", None), ("augmented", (2.0, 0.0)), ("augmented", (2.0, 1.0))]
+    models = suite._students(keras, teacher, x, y, epochs=2, seed=3, runs=runs)
+    assert list(models) == runs
+    scratch, label_only, pure = (models[r].get_weights() for r in runs)
+    for weights in (scratch, pure):
+        assert all(np.all(np.isfinite(w)) for w in weights)
+        assert any(not np.array_equal(w, w0) for w, w0 in zip(weights, initial))
+    for a, b in zip(scratch, label_only):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert any(not np.allclose(a, b, atol=1e-3) for a, b in zip(scratch, pure))
+
+
+def _render_rows(test_gain):
+    rows = [
+        {"kind": "selection", "variant": "digits", "model": "teacher", "recipe": r}
+        | {"seed": 1, "val_samples": 287, "val_accuracy": acc}
+        for r, acc in (("plain", 0.99), ("augmented", 0.997))
+    ]
+    scores = {(r, None): [0.96, 0.97] for r in suite.STUDENT_RECIPES}
+    scores.update({(r, p): [0.95, 0.95] for r in suite.STUDENT_RECIPES for p in suite.GRID})
+    scores[("augmented", (2.0, 1.0))] = [0.98, 0.99]
+    rows += _student_rows(scores)
+    common = {"kind": "accuracy", "variant": "digits", "train_samples": 1438, "epochs": 100}
+    rows.append({**common, "model": "teacher", "recipe": "augmented", "params": 151306})
+    rows[-1]["accuracy"] = 0.989
+    for seed in (1, 2):
+        rows.append({**common, "model": "scratch", "student_recipe": "plain", "seed": seed})
+        rows[-1].update(params=2570, accuracy=0.95)
+        rows.append({**common, "model": "distilled", "student_recipe": "augmented"})
+        rows[-1].update(seed=seed, params=2570, accuracy=0.95 + test_gain)
+        rows[-1].update(temperature=2.0, alpha=1.0)
+    return rows
+
+
+def test_render_states_each_arms_choice_and_validation_table():
+    md = suite.render(_render_rows(test_gain=0.02), [])
+    assert (
+        "| digits (1438 train, 100 epochs) | 98.9% (augmented, 151,306 params) | 2,570 | plain "
+        "| augmented, T=2, alpha=1 | 95.0% (95.0–95.0) | 97.0% (97.0–97.0) | +2.0 pts | 2/2 |"
+    ) in md
+    assert "| digits | 287 | 99.0% | 99.7% |" in md
+    assert "| digits | augmented | 2 | 96.5% |" in md
+    assert "98.5%" in md  # the (augmented, T=2, alpha=1) validation mean
+    assert "did not beat" not in md
+
+
+def test_render_says_plainly_when_the_test_gain_is_missing():
+    md = suite.render(_render_rows(test_gain=-0.01), [])
+    assert "On digits, distillation did not beat the scratch student on test" in md
+    assert "best distilled validation 98.5% vs best scratch 96.5%; test gain -1.0 pts" in md

@@ -254,12 +254,26 @@ def test_16x8_sigmoid_and_tanh_are_a_few_steps_off(data, tmp_path):
         assert worst <= 3.0 + INT16_STEP_SLACK
 
 
-def test_16x8_quantizer_route_needs_per_channel_conv_weights(data, tmp_path):
-    # TFLite's 16x8 quantizer re-derives conv scales per channel: Conv1D kernels, trained
-    # per tensor, would land on another grid, so the export is refused up front.
+def test_16x8_quantizer_route_with_conv1d(data, tmp_path):
+    # Concatenate takes TFLite's 16x8 quantizer route, which re-derives conv scales per
+    # channel: the Conv1D kernels, trained per channel, land on their trained grid.
     inp = keras.Input((8, 8))
     x = L.Concatenate()([L.Conv1D(2, 1, name="c1d")(inp), L.Conv1D(2, 3, padding="same")(inp)])
     qat = tq.quantize_model(keras.Model(inp, x), config="tflite16x8")
+    qat = _calibrated(qat, data.x_train[:64, :, :, 0])
+    x_test = data.x_test[:64, :, :, 0]
+    result = tfopt.export.to_tflite(qat, tmp_path / "c1d.tflite", verify_data=x_test)
+    steps = _steps(result.parity, qat, x_test)
+    assert np.mean(steps <= 1.0 + INT16_STEP_SLACK) >= 0.999
+
+
+def test_16x8_quantizer_route_needs_per_channel_conv_weights(data, tmp_path):
+    # Conv kernels trained per tensor would land on another grid, so the export is
+    # refused up front.
+    config = dataclasses.replace(QuantizationConfig.from_preset("tflite16x8"), per_channel=False)
+    inp = keras.Input((8, 8))
+    x = L.Concatenate()([L.Conv1D(2, 1, name="c1d")(inp), L.Conv1D(2, 3, padding="same")(inp)])
+    qat = tq.quantize_model(keras.Model(inp, x), config=config)
     qat = _calibrated(qat, data.x_train[:64, :, :, 0])
     with pytest.raises(ValueError, match=r"these weights were trained otherwise: 'c1d'"):
         tfopt.export.to_tflite(qat, tmp_path / "x.tflite")

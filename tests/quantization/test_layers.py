@@ -27,6 +27,18 @@ def _subtract_leaky(i):
 
 CASES = {
     "conv1d": ((8, 8), lambda i: _head(L.Conv1D(6, 3, activation="relu")(i))),
+    "conv1d_causal_dilated_strided_bn": (
+        (8, 8),
+        lambda i: _head(
+            L.ReLU()(
+                L.BatchNormalization()(
+                    L.Conv1D(6, 3, strides=2, padding="same", use_bias=False)(
+                        L.Conv1D(4, 2, padding="causal", dilation_rate=2, activation="relu")(i)
+                    )
+                )
+            )
+        ),
+    ),
     "conv2d_transpose": (
         (8, 8, 1),
         lambda i: _head(
@@ -115,6 +127,33 @@ def test_layer_parity(case, data, tmp_path):
     qdq = tfopt.export.to_onnx(qat, tmp_path / f"{case}.onnx", verify_data=x_test)
     within, worst = helpers.parity_in_steps(qdq.parity, qat, x_test)
     assert within >= 0.999 and worst <= 2.0 + helpers.STEP_SLACK, ("onnx", within, worst)
+
+
+def test_conv1d_kernels_are_per_channel_in_both_files(data, tmp_path):
+    import onnx
+    from ai_edge_litert.interpreter import Interpreter
+    from onnx import numpy_helper
+
+    shape, build = CASES["conv1d_causal_dilated_strided_bn"]
+    qat, x_test, result = _qat_export(shape, build, data, tmp_path / "c1d.tflite")
+    interpreter = Interpreter(model_path=str(result.path))
+    tensors = interpreter.get_tensor_details()
+    conv_weights = [
+        tensors[op["inputs"][1]]
+        for op in interpreter._get_ops_details()
+        if op["op_name"] == "CONV_2D"
+    ]
+    # One scale per output channel of each Conv1D (4, then 6 with the BatchNorm folded).
+    scales = sorted(len(t["quantization_parameters"]["scales"]) for t in conv_weights)
+    assert scales == [4, 6] and all(t["dtype"] == np.int8 for t in conv_weights)
+    qdq = tfopt.export.to_onnx(qat, tmp_path / "c1d.onnx", verify_data=x_test)
+    graph = onnx.load(str(qdq.path)).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    producers = {out: node for node in graph.node for out in node.output}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    dqs = [producers[n.input[1]] for n in convs]
+    assert [dq.op_type for dq in dqs] == ["DequantizeLinear"] * 2
+    assert sorted(inits[dq.input[1]].size for dq in dqs) == [4, 6]
 
 
 def test_partial_qat_leaves_unannotated_layers_float(data, tmp_path):

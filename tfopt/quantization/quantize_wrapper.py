@@ -66,6 +66,37 @@ def _from_channels_last(value, layout, shape):
     return value
 
 
+def _conv1d_as_conv2d(layer, inputs, kernel, bias):
+    """A channels-last Conv1D computed as TF lowers it: ExpandDims -> Conv2D -> Squeeze.
+
+    `kernel` is the fake-quantized 4-D kernel (1, width, in, out): the TFLite
+    converter folds a per-channel fake-quant into CONV_2D only when it feeds the
+    Conv2D directly (on the 3-D kernel it fails to convert).
+    """
+    x = tf.convert_to_tensor(inputs)
+    padding = layer.padding.upper()
+    if padding == "CAUSAL":
+        left = layer.dilation_rate[0] * (layer.kernel_size[0] - 1)
+        x = tf.pad(x, [[0, 0], [left, 0], [0, 0]])
+        padding = "VALID"
+    # Training and Keras inference run dilations as Keras does (space-to-batch: the CPU
+    # Conv2D has no dilated gradient); the export trace writes one dilated Conv2D, which
+    # the converter maps to CONV_2D's dilation factor (it does not fuse the
+    # space-to-batch form around a quantized kernel).
+    conv = tf.nn.conv2d if _exporting() else tf.nn.convolution
+    y = conv(
+        tf.expand_dims(x, 1),
+        tf.cast(kernel, x.dtype),
+        strides=(1, layer.strides[0]),
+        padding=padding,
+        dilations=(1, layer.dilation_rate[0]),
+    )
+    y = tf.squeeze(y, 1)
+    if bias is not None:
+        y = tf.nn.bias_add(y, tf.cast(bias, y.dtype))
+    return layer.activation(y)
+
+
 def _scale_channels(kernel, scale, layout):
     """kernel * scale, scale indexed by the kernel's output channel."""
     if layout == "depthwise":
@@ -197,6 +228,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
         from tfopt.quantization import registry
 
         spec = registry.spec_for(layer)
+        self._as_conv2d = registry.conv1d_as_conv2d(layer)
         # Average pooling: the int8 kernel's output keeps the input's grid.
         self._same_scale = spec is not None and spec.kind == "same_scale"
 
@@ -357,9 +389,14 @@ class QuantizeWrapper(keras.layers.Wrapper):
         values = self._weight_values()
         if self.batchnorm is not None:
             values[0], folded_bias, correction = self._folded(inputs, training)
+        conv_kernel = None
         for (variable, quantizer), value, layout, qvars in zip(
             self._weight_quantizers, values, self._layouts, self._weight_vars
         ):
+            if self._as_conv2d and variable is layer.kernel:
+                kernel = tf.expand_dims(value, 0)  # (1, width, in, out): see _conv1d_as_conv2d
+                conv_kernel = quantizer(kernel, training, qvars, active, frozen)
+                continue
             q = quantizer(_to_channels_last(value, layout), training, qvars, active, frozen)
             mapping.append((variable, _from_channels_last(q, layout, variable.shape)))
         grid = None if training else self._bias_grid()
@@ -379,8 +416,14 @@ class QuantizeWrapper(keras.layers.Wrapper):
         if split:
             layer.activation = keras.activations.linear
         try:
-            with keras.StatelessScope(state_mapping=mapping):
-                outputs = layer(inputs, training=training)
+            if conv_kernel is not None:
+                bias = None
+                if layer.use_bias:
+                    bias = next((v for var, v in mapping if var is layer.bias), layer.bias)
+                outputs = _conv1d_as_conv2d(layer, inputs, conv_kernel, bias)
+            else:
+                with keras.StatelessScope(state_mapping=mapping):
+                    outputs = layer(inputs, training=training)
         finally:
             if split:
                 layer.activation = activation

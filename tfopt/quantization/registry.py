@@ -38,11 +38,13 @@ class LayerSpec:
 
 _TABLE: dict[type, LayerSpec] = {
     L.Dense: LayerSpec("weighted", (("kernel", "last"),), dense=True),
-    # Conv1D / Conv2DTranspose: per-tensor kernels; the converter cannot fold a
-    # per-channel fake-quant through their kernel reshapes (ExpandDims / transpose).
-    L.Conv1D: LayerSpec("weighted", (("kernel", "tensor"),)),
+    # Conv1D: per channel, run by the wrapper as ExpandDims -> Conv2D on a 4-D kernel
+    # (`conv1d_as_conv2d`), the form the converter folds into a per-channel CONV_2D.
+    L.Conv1D: LayerSpec("weighted", (("kernel", "last"),)),
     L.Conv2D: LayerSpec("weighted", (("kernel", "last"),)),
     L.DepthwiseConv2D: LayerSpec("weighted", (("kernel", "depthwise"),)),
+    # Conv2DTranspose: per-tensor kernel; the converter cannot fold a per-channel
+    # fake-quant through the kernel transpose its TRANSPOSE_CONV needs.
     L.Conv2DTranspose: LayerSpec("weighted", (("kernel", "tensor"),)),
     # Quantized as TFLite runs it: DEPTHWISE_CONV_2D, an int8 tensor, then CONV_2D 1x1.
     L.SeparableConv2D: LayerSpec("weighted", (("kernel", "last"),), separable=True),
@@ -106,8 +108,19 @@ def is_fusable_activation(layer) -> bool:
     return False
 
 
+def conv1d_as_conv2d(layer) -> bool:
+    """True for a Conv1D the wrapper runs as Conv2D (channels last, one group)."""
+    return (
+        type(layer) is L.Conv1D
+        and layer.data_format == "channels_last"
+        and int(getattr(layer, "groups", 1)) == 1
+    )
+
+
 def spec_for(layer) -> LayerSpec | None:
     """The LayerSpec of `layer`, or None when QAT does not know the layer."""
+    if type(layer) is L.Conv1D and not conv1d_as_conv2d(layer):
+        return LayerSpec("weighted", (("kernel", "tensor"),))
     if is_fusable_activation(layer):
         return LayerSpec("activation")
     if type(layer) is L.Activation:

@@ -128,6 +128,16 @@ def _select(flag, when_one, when_zero):
     return when_zero + flag * (when_one - when_zero)
 
 
+def _assign_add(variable, delta):
+    """variable += delta as one AssignAddVariableOp (Keras' assign_add reads, adds and
+    assigns: three ops). Under tf.distribute the variable's own aggregation applies."""
+    target = variable.value  # the backend variable (a tensor inside a StatelessScope)
+    if isinstance(target, tf.Variable):
+        target.assign_add(tf.cast(delta, target.dtype))
+    else:
+        variable.assign_add(delta)
+
+
 @keras.saving.register_keras_serializable(package="tfopt")
 class LastValueQuantizer(Quantizer):
     """Weight fake-quantizer: the range is the min/max of the weight's current value.
@@ -268,15 +278,18 @@ class MovingAverageQuantizer(Quantizer):
             if self.symmetric:
                 high = tf.maximum(-low, high)
                 low = -high
-            # The first batch sets the range (decay 0), later ones move it.
-            decay = tf.where(weights["count"] > 0, self.ema_decay, 0.0)
-            low = low + decay * (weights["min"] - low)
-            high = high + decay * (weights["max"] - high)
-            low = _select(frozen, weights["min"], low)
-            high = _select(frozen, weights["max"], high)
+            # The first batch that shows a range sets it (decay 0), later ones move it.
+            # Each variable is read once and the count takes one AssignAdd op: on a
+            # small CNN the train step's op count, not its arithmetic, sets its time.
+            old_low, old_high = (tf.convert_to_tensor(weights[k]) for k in ("min", "max"))
+            decay = tf.where(old_high > old_low, self.ema_decay, 0.0)
+            low = low + decay * (old_low - low)
+            high = high + decay * (old_high - high)
+            low = _select(frozen, old_low, low)
+            high = _select(frozen, old_high, high)
             weights["min"].assign(low)
             weights["max"].assign(high)
-            weights["count"].assign_add(1.0 - frozen)
+            _assign_add(weights["count"], 1.0 - frozen)
         else:
             low, high = weights["min"], weights["max"]
             if self.narrow_range and _onnx_mode():

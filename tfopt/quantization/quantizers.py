@@ -216,8 +216,8 @@ class LastValueQuantizer(Quantizer):
 class MovingAverageQuantizer(Quantizer):
     """Activation fake-quantizer: the range is an EMA of the batch min/max seen in training.
 
-    The first observed batch sets the range; later batches move it with
-    `ema_decay`. A `count` variable records how many batches were observed (an
+    The first observed batch with a nonzero range sets the range; later batches
+    move it with `ema_decay`. A `count` variable records how many batches were observed (an
     export of a model whose ranges were never observed is refused).
 
     Example:

@@ -54,6 +54,29 @@ def test_moving_average_first_batch_then_ema_then_frozen():
     assert (v["min"].numpy(), v["max"].numpy(), v["count"].numpy()) == (-0.5, 4.0, 2.0)
 
 
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_relu_output_shortcut_matches_the_general_update(symmetric):
+    # QuantizeWrapper marks the quantizer of a ReLU output `_nonnegative`: the train
+    # step then skips the range's low end, with the same ranges, counts and outputs.
+    rng = np.random.default_rng(0)
+    general, shortcut = (
+        MovingAverageQuantizer(8, symmetric=symmetric, ema_decay=0.9) for _ in "ab"
+    )
+    shortcut._nonnegative = True
+    vg, vs = _vars(general, ()), _vars(shortcut, ())
+    batches = [np.zeros(6, np.float32)] + [
+        np.maximum(rng.normal(size=6), 0).astype(np.float32) for _ in range(4)
+    ]
+    for i, batch in enumerate(batches):
+        frozen = ON if i == 4 else OFF
+        out_g = general(tf.constant(batch), True, vg, ON, frozen).numpy()
+        out_s = shortcut(tf.constant(batch), True, vs, ON, frozen).numpy()
+        np.testing.assert_array_equal(out_s, out_g)
+        for key in ("min", "max", "count"):
+            assert vs[key].numpy() == vg[key].numpy(), (i, key)
+    assert vs["count"].numpy() == 4.0 and vs["max"].numpy() > 0  # all-zero batch: no range yet
+
+
 def test_inactive_is_identity_but_observes():
     q = MovingAverageQuantizer(8)
     v = _vars(q, ())

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfopt.quantization import registry
 from tfopt.quantization.quantize_config import QuantizeConfig
 from tfopt.quantization.quantizers import (
     MovingAverageQuantizer,
@@ -155,8 +156,6 @@ def _activation_source(tensor):
     (pooling, padding, reshape...) to the QuantizeLayer or QuantizeWrapper that
     quantized it.
     """
-    from tfopt.quantization import registry
-
     for _ in range(64):
         history = getattr(tensor, "_keras_history", None)
         if history is None:
@@ -225,8 +224,6 @@ class QuantizeWrapper(keras.layers.Wrapper):
         self.quantize_config = quantize_config
         self.batchnorm = batchnorm
         object.__setattr__(self, "_input_source", None)
-        from tfopt.quantization import registry
-
         spec = registry.spec_for(layer)
         self._as_conv2d = registry.conv1d_as_conv2d(layer)
         # Average pooling: the int8 kernel's output keeps the input's grid.
@@ -285,6 +282,10 @@ class QuantizeWrapper(keras.layers.Wrapper):
                 for variable, _ in self._weight_quantizers
             ]
         self._output_quantizers = qc.get_output_quantizers(self.layer)
+        if registry.relu_output(self.layer):
+            for quantizer in self._output_quantizers:
+                if isinstance(quantizer, MovingAverageQuantizer):
+                    quantizer._nonnegative = True
         self._output_vars = [
             q.build((), f"output_{i}", self) for i, q in enumerate(self._output_quantizers)
         ]

@@ -259,6 +259,11 @@ class MovingAverageQuantizer(Quantizer):
             )
         self.ema_decay = float(ema_decay)
 
+    # Set by QuantizeWrapper.build for the output of a ReLU/ReLU6 (not serialized): the
+    # batch minimum is then >= 0, so the range's low end is 0 (-high when symmetric)
+    # and the train step skips computing and averaging it.
+    _nonnegative = False
+
     def build(self, shape, name, layer):
         kwargs = dict(shape=(), trainable=False, aggregation="mean")
         return {
@@ -267,9 +272,26 @@ class MovingAverageQuantizer(Quantizer):
             "count": layer.add_weight(name=f"{name}_count", initializer="zeros", **kwargs),
         }
 
+    def _observe_nonnegative(self, inputs, weights, frozen):
+        """The training-time range update of `__call__` for inputs known to be >= 0."""
+        x = inputs if inputs.dtype == tf.float32 else tf.cast(inputs, tf.float32)
+        high = tf.reduce_max(tf.stop_gradient(x))
+        old_high = tf.convert_to_tensor(weights["max"])
+        high = high + tf.where(old_high > 0.0, self.ema_decay, 0.0) * (old_high - high)
+        high = _select(frozen, old_high, high)
+        weights["max"].assign(high)
+        low = tf.zeros_like(high)
+        if self.symmetric:
+            low = -high
+            weights["min"].assign(low)
+        _assign_add(weights["count"], 1.0 - frozen)
+        return low, high
+
     def __call__(self, inputs, training, weights, active, frozen):
         if training and _is_const(frozen, 1.0):  # frozen when traced: read the ranges
             low, high = weights["min"], weights["max"]
+        elif training and self._nonnegative:
+            low, high = self._observe_nonnegative(inputs, weights, frozen)
         elif training:
             x = inputs if inputs.dtype == tf.float32 else tf.cast(inputs, tf.float32)
             x = tf.stop_gradient(x)

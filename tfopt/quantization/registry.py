@@ -130,6 +130,15 @@ def spec_for(layer) -> LayerSpec | None:
     return _TABLE.get(type(layer))
 
 
+def relu_output(layer) -> bool:
+    """True when `layer`'s output is a ReLU/ReLU6 (>= 0): a fusable activation layer, or
+    a layer whose own `activation` is relu/relu6."""
+    return is_fusable_activation(layer) or activation_name(getattr(layer, "activation", None)) in (
+        "relu",
+        "relu6",
+    )
+
+
 def own_activation_fusable(layer) -> bool:
     """True when the layer's own `activation` argument (if any) is linear/relu/relu6."""
     return activation_name(getattr(layer, "activation", None)) in _FUSABLE

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -281,11 +283,12 @@ class QuantizeWrapper(keras.layers.Wrapper):
                 )
                 for variable, _ in self._weight_quantizers
             ]
-        self._output_quantizers = qc.get_output_quantizers(self.layer)
-        if registry.relu_output(self.layer):
-            for quantizer in self._output_quantizers:
+        self._output_quantizers = list(qc.get_output_quantizers(self.layer))
+        if registry.relu_output(self.layer):  # a copy: a custom config may share quantizers
+            for i, quantizer in enumerate(self._output_quantizers):
                 if isinstance(quantizer, MovingAverageQuantizer):
-                    quantizer._nonnegative = True
+                    self._output_quantizers[i] = copy.copy(quantizer)
+                    self._output_quantizers[i]._nonnegative = True
         self._output_vars = [
             q.build((), f"output_{i}", self) for i, q in enumerate(self._output_quantizers)
         ]

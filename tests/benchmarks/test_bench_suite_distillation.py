@@ -111,13 +111,14 @@ def test_students_share_initial_weights_and_batches_per_recipe():
     assert any(not np.allclose(a, b, atol=1e-3) for a, b in zip(scratch, pure))
 
 
-def _render_rows(test_gain):
+def _render_rows(test_gain, augmented_scratch=(0.96, 0.97)):
     rows = [
         {"kind": "selection", "variant": "digits", "model": "teacher", "recipe": r}
         | {"seed": 1, "val_samples": 287, "val_accuracy": acc}
         for r, acc in (("plain", 0.99), ("augmented", 0.997))
     ]
     scores = {(r, None): [0.96, 0.97] for r in suite.STUDENT_RECIPES}
+    scores[("augmented", None)] = list(augmented_scratch)
     scores.update({(r, p): [0.95, 0.95] for r in suite.STUDENT_RECIPES for p in suite.GRID})
     scores[("augmented", (2.0, 1.0))] = [0.98, 0.99]
     rows += _student_rows(scores)
@@ -143,6 +144,24 @@ def test_render_states_each_arms_choice_and_validation_table():
     assert "| digits | augmented | 2 | 96.5% |" in md
     assert "98.5%" in md  # the (augmented, T=2, alpha=1) validation mean
     assert "did not beat" not in md
+    assert (
+        "digits, validation, best of each arm per student recipe: plain: scratch 96.5%, "
+        "distilled 95.0% (-1.5 pts); augmented: scratch 96.5%, distilled 98.5% (+2.0 pts)."
+    ) in md
+    assert "neither arm chose it" not in md
+
+
+def test_render_notes_when_the_augmented_recipe_lowers_both_arms():
+    rows = _render_rows(test_gain=0.02, augmented_scratch=(0.90, 0.90))
+    for r in rows:  # augmented distilled students below the plain ones (95.0%)
+        if r.get("student_recipe") == "augmented" and r["model"] == "distilled":
+            r["val_accuracy"] = 0.93 if (r["temperature"], r["alpha"]) == (2.0, 1.0) else 0.91
+    md = suite.render(rows, [])
+    assert "augmented: scratch 90.0%, distilled 93.0% (+3.0 pts)." in md
+    assert (
+        "The augmented recipe (mixup, consistent teaching) raised the distillation gain but "
+        "lowered both arms' accuracy with this student and budget, so neither arm chose it."
+    ) in md
 
 
 def test_render_says_plainly_when_the_test_gain_is_missing():

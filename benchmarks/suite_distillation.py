@@ -72,7 +72,15 @@ from benchmarks import common
 TITLE = "Distillation: small student from a larger teacher (tfopt only)"
 
 TEACHER_ARCH = {"filters": (32, 64), "dense_units": 128}
-STUDENT_ARCH = {"filters": (4, 8), "dense_units": 16}
+# Two students of the common digits CNN, each compared with itself from scratch:
+# "tiny" underfits (1/60 of the teacher), "small" can overfit the 1,150-1,438 training
+# images (1/4 of the teacher: the regime of Hinton et al. 2015's MNIST result, where the
+# soft targets act as a regularizer). TFOPT_BENCH_STUDENTS=tiny,small picks some.
+STUDENTS = {
+    "tiny": {"filters": (4, 8), "dense_units": 16},
+    "small": {"filters": (16, 32), "dense_units": 64},
+}
+STUDENT_ARCH = STUDENTS["tiny"]  # the epoch-time run
 EPOCHS = 100  # full mode; --quick uses common.QUICK_EPOCHS
 TEMPERATURE = 2.0  # --quick, and the timing run
 ALPHA = 0.5
@@ -219,10 +227,24 @@ def _distiller(
     return distiller
 
 
-def _students(keras, teacher, x, y, epochs: int, seed: int, runs) -> dict:
-    """Trains one small student per entry of `runs`, all from the same initial weights.
+def _student_names() -> list[str]:
+    """The students to run: all of `STUDENTS`, or those named in TFOPT_BENCH_STUDENTS."""
+    import os
+
+    names = [n for n in os.environ.get("TFOPT_BENCH_STUDENTS", "").split(",") if n]
+    unknown = sorted(set(names) - set(STUDENTS))
+    if unknown:
+        raise ValueError(
+            f"TFOPT_BENCH_STUDENTS names unknown students {unknown}; known: {list(STUDENTS)}"
+        )
+    return names or list(STUDENTS)
+
+
+def _students(keras, teacher, x, y, epochs: int, seed: int, runs, arch=None) -> dict:
+    """Trains one student per entry of `runs`, all from the same initial weights.
 
     Args:
+        arch: the student's widths (`STUDENTS`). Defaults to `STUDENT_ARCH`.
         runs: (student recipe, (T, alpha)) pairs; (T, alpha) None trains from scratch.
             A recipe is "plain" (the labels, no augmentation) or "augmented" (`_stream`
             with shift + mixup, mixed one-hot labels): every run with the same recipe sees
@@ -232,8 +254,9 @@ def _students(keras, teacher, x, y, epochs: int, seed: int, runs) -> dict:
     Returns:
         {run: trained student}.
     """
+    arch = arch or STUDENT_ARCH
     common.set_seed(keras, seed)
-    initial = _model(keras, STUDENT_ARCH, "student").get_weights()
+    initial = _model(keras, arch, "student").get_weights()
     streams, models = {}, {}
     for recipe, pair in runs:
         if recipe not in streams:
@@ -246,7 +269,7 @@ def _students(keras, teacher, x, y, epochs: int, seed: int, runs) -> dict:
             else _ce(keras)
         )
         common.set_seed(keras, seed)
-        student = _model(keras, STUDENT_ARCH, "student")
+        student = _model(keras, arch, "student")
         student.set_weights(initial)
         if pair is None:
             trainer = student
@@ -327,7 +350,7 @@ def _select(keras, variant, x, y, validation, epochs, quick: bool):
     split is never looked at.
 
     Returns:
-        (teacher recipe, scratch recipe, (distilled recipe, T, alpha), rows).
+        (teacher recipe, {student: (scratch recipe, (distilled recipe, T, alpha))}, rows).
     """
     if validation is None:
         train, val = _validation_split(y)
@@ -353,23 +376,31 @@ def _select(keras, variant, x, y, validation, epochs, quick: bool):
         key=lambda r: next(x["val_accuracy"] for x in rows if x.get("recipe") == r),
     )
     runs = [(s, pair) for s in STUDENT_RECIPES for pair in (None, *GRID)]
-    students = []
-    for seed in common.seeds(quick):
-        models = _students(keras, teachers[recipe], x_fit, y_fit, epochs, seed, runs)
-        for (student_recipe, pair), model in models.items():
-            row = {
-                "kind": "selection",
-                "variant": variant,
-                "model": "scratch",
-                "student_recipe": student_recipe,
-                "seed": seed,
-                "val_accuracy": common.keras_accuracy(model, x_val, y_val),
-            }
-            if pair is not None:
-                row.update(model="distilled", recipe=recipe, temperature=pair[0], alpha=pair[1])
-            students.append(row)
-    scratch_recipe, distilled = _choose(students)
-    return recipe, scratch_recipe, distilled, rows + students
+    choices = {}
+    for name in _student_names():
+        students = []
+        for seed in common.seeds(quick):
+            models = _students(
+                keras, teachers[recipe], x_fit, y_fit, epochs, seed, runs, STUDENTS[name]
+            )
+            for (student_recipe, pair), model in models.items():
+                row = {
+                    "kind": "selection",
+                    "variant": variant,
+                    "student": name,
+                    "model": "scratch",
+                    "student_recipe": student_recipe,
+                    "seed": seed,
+                    "val_accuracy": common.keras_accuracy(model, x_val, y_val),
+                }
+                if pair is not None:
+                    row.update(
+                        model="distilled", recipe=recipe, temperature=pair[0], alpha=pair[1]
+                    )
+                students.append(row)
+        choices[name] = _choose(students)
+        rows += students
+    return recipe, choices, rows
 
 
 def _accuracy_rows(keras, quick: bool) -> tuple[list[dict], dict]:
@@ -377,15 +408,16 @@ def _accuracy_rows(keras, quick: bool) -> tuple[list[dict], dict]:
     for variant, (x, y, x_test, y_test, factor, validation) in _variants().items():
         epochs = _epochs(quick) * factor
         recipe = "augmented"
-        scratch_recipe = QUICK_STUDENT_RECIPE
-        distilled = (QUICK_STUDENT_RECIPE, TEMPERATURE, ALPHA)
+        quick_choice = (QUICK_STUDENT_RECIPE, (QUICK_STUDENT_RECIPE, TEMPERATURE, ALPHA))
+        choices = {name: quick_choice for name in _student_names()}
         if not quick:
-            recipe, scratch_recipe, distilled, selection = _select(
-                keras, variant, x, y, validation, epochs, quick
-            )
+            recipe, choices, selection = _select(keras, variant, x, y, validation, epochs, quick)
             rows.extend(selection)
-        student_recipe, temperature, alpha = distilled
         teacher = _train_teacher(keras, x, y, epochs, recipe)
+        # The compressed student (COMPRESSED_ARCH) distills with the choice of the student
+        # of its widths, else with the first student's.
+        same = [n for n in choices if STUDENTS[n] == COMPRESSED_ARCH] or list(choices)
+        _, (_, temperature, alpha) = choices[same[0]]
         teachers[variant] = (teacher, x, y, x_test, y_test, temperature, alpha)
         common_fields = {"variant": variant, "train_samples": len(x), "epochs": epochs}
         rows.append(
@@ -399,22 +431,25 @@ def _accuracy_rows(keras, quick: bool) -> tuple[list[dict], dict]:
                 "accuracy": common.keras_accuracy(teacher, x_test, y_test),
             }
         )
-        runs = [(scratch_recipe, None), (student_recipe, (temperature, alpha))]
-        for seed in common.seeds(quick):
-            models = _students(keras, teacher, x, y, epochs, seed, runs)
-            for name, (run, model) in zip(("scratch", "distilled"), models.items()):
-                row = {
-                    "kind": "accuracy",
-                    **common_fields,
-                    "model": name,
-                    "student_recipe": run[0],
-                    "seed": seed,
-                    "params": model.count_params(),
-                    "accuracy": common.keras_accuracy(model, x_test, y_test),
-                }
-                if name == "distilled":
-                    row.update(temperature=temperature, alpha=alpha)
-                rows.append(row)
+        for student, (scratch_recipe, distilled) in choices.items():
+            student_recipe, temperature, alpha = distilled
+            runs = [(scratch_recipe, None), (student_recipe, (temperature, alpha))]
+            for seed in common.seeds(quick):
+                models = _students(keras, teacher, x, y, epochs, seed, runs, STUDENTS[student])
+                for name, (run, model) in zip(("scratch", "distilled"), models.items()):
+                    row = {
+                        "kind": "accuracy",
+                        **common_fields,
+                        "student": student,
+                        "model": name,
+                        "student_recipe": run[0],
+                        "seed": seed,
+                        "params": model.count_params(),
+                        "accuracy": common.keras_accuracy(model, x_test, y_test),
+                    }
+                    if name == "distilled":
+                        row.update(temperature=temperature, alpha=alpha)
+                    rows.append(row)
     return rows, teachers
 
 
@@ -589,7 +624,10 @@ def _compressed_rows(
 def run_tfopt(quick: bool) -> list[dict]:
     import keras
 
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     rows, teachers = _accuracy_rows(keras, quick)
+    for row in rows:
+        row["started"] = started  # rows of runs made at different times can be merged
     teacher, x, y, x_test, y_test, temperature, alpha = teachers["digits"]
     rows.append(_timing_row(keras, teacher, x, y, quick))
     epochs = common.epochs(quick)  # the compressed student keeps the common budget
@@ -603,6 +641,11 @@ def run_tfmot(quick: bool) -> list[dict]:
     return []
 
 
+def _student(row: dict) -> str:
+    """The student a row is about (rows of runs before `STUDENTS` had two: "tiny")."""
+    return row.get("student", "tiny")
+
+
 def _mean_range(values) -> tuple[float, float, float]:
     values = list(values)
     return float(np.mean(values)), float(min(values)), float(max(values))
@@ -614,19 +657,30 @@ def _validation_tables(selection: list[dict]) -> tuple[list[str], dict]:
     teachers, students, best = [], [], {}
     keys = [f"{t:g}/{a:g}" for t, a in GRID]
     for variant in dict.fromkeys(r["variant"] for r in selection):
-        rows = [r for r in selection if r["variant"] == variant]
         cells = {"variant": variant}
-        for r in rows:
-            if r["model"] == "teacher":
+        for r in selection:
+            if (
+                r["variant"] == variant
+                and r["model"] == "teacher"
+                and f"teacher {r['recipe']}" not in cells
+            ):
                 cells[f"teacher {r['recipe']}"] = r["val_accuracy"]
                 cells["val_samples"] = r.get("val_samples")
         teachers.append(cells)
+    for variant, student in dict.fromkeys(
+        (r["variant"], _student(r)) for r in selection if r["model"] != "teacher"
+    ):
+        rows = [
+            r
+            for r in selection
+            if r["variant"] == variant and r["model"] != "teacher" and _student(r) == student
+        ]
         scratch, distilled = {}, {}
-        for recipe in dict.fromkeys(_run_key(r)[0] for r in rows if r["model"] != "teacher"):
-            line = {"variant": variant, "student_recipe": recipe}
+        for recipe in dict.fromkeys(_run_key(r)[0] for r in rows):
+            line = {"variant": variant, "student": student, "student_recipe": recipe}
             for r in rows:
                 key = _run_key(r)
-                if r["model"] == "teacher" or key[0] != recipe:
+                if key[0] != recipe:
                     continue
                 column = "scratch" if key[1] is None else f"{key[1][0]:g}/{key[1][1]:g}"
                 line.setdefault(column, []).append(r["val_accuracy"])
@@ -642,7 +696,11 @@ def _validation_tables(selection: list[dict]) -> tuple[list[str], dict]:
                 for recipe in scratch
                 if any(r == recipe for r, _ in distilled)
             }
-            best[variant] = (max(scratch.values()), max(distilled.values()), by_recipe)
+            best[(variant, student)] = (
+                max(scratch.values()),
+                max(distilled.values()),
+                by_recipe,
+            )
     lines = [
         common.markdown_table(
             teachers,
@@ -654,6 +712,7 @@ def _validation_tables(selection: list[dict]) -> tuple[list[str], dict]:
             students,
             [
                 ("variant", "Data", ""),
+                ("student", "Student", ""),
                 ("student_recipe", "Student recipe", ""),
                 ("seeds", "Seeds", ""),
                 ("scratch", "Scratch", "pct"),
@@ -668,7 +727,9 @@ def render(tfopt_rows: list[dict], tfmot_rows: list[dict]) -> str:
     accuracy = [r for r in tfopt_rows if r.get("kind") == "accuracy"]
     selection = [r for r in tfopt_rows if r.get("kind") == "selection"]
     lines = [
-        f"Student: the common digits CNN at widths {STUDENT_ARCH}; teacher: {TEACHER_ARCH}. "
+        "Students: the common digits CNN at widths "
+        + "; ".join(f"{name} {arch}" for name, arch in STUDENTS.items())
+        + f"; teacher: {TEACHER_ARCH}. Each student is compared with itself from scratch. "
         "Teacher and students: Adam (lr 1e-3, cosine decay to 0), batch "
         f"{common.BATCH_SIZE}, the epochs in the table. The teacher is trained on the labels, "
         "either plainly or with augmentation (random shifts of up to "
@@ -701,19 +762,27 @@ def render(tfopt_rows: list[dict], tfmot_rows: list[dict]) -> str:
         ),
         "",
     ]
-    table, gains = [], {}
-    for variant in dict.fromkeys(r["variant"] for r in accuracy):
-        rows = [r for r in accuracy if r["variant"] == variant]
-        teacher = next(r for r in rows if r["model"] == "teacher")
+    table, gains, started = [], {}, {}
+    for variant, student in dict.fromkeys(
+        (r["variant"], _student(r)) for r in accuracy if r["model"] != "teacher"
+    ):
+        teacher = next(r for r in accuracy if r["variant"] == variant and r["model"] == "teacher")
+        rows = [
+            r
+            for r in accuracy
+            if r["variant"] == variant and r["model"] != "teacher" and _student(r) == student
+        ]
+        started.setdefault(student, set()).update(r["started"] for r in rows if "started" in r)
         scratch = [r for r in rows if r["model"] == "scratch"]
         distilled = [r for r in rows if r["model"] == "distilled"]
         s_mean, s_lo, s_hi = _mean_range(r["accuracy"] for r in scratch)
         d_mean, d_lo, d_hi = _mean_range(r["accuracy"] for r in distilled)
         wins = sum(d["accuracy"] > s["accuracy"] for d, s in zip(distilled, scratch))
-        gains[variant] = d_mean - s_mean
+        gains[(variant, student)] = d_mean - s_mean
         chosen = distilled[0]
         table.append(
             {
+                "student": student,
                 "scratch_recipe": scratch[0].get("student_recipe", "plain"),
                 "distilled_choice": f"{chosen.get('student_recipe', 'plain')}, "
                 f"T={chosen.get('temperature', TEMPERATURE):g}, "
@@ -736,6 +805,7 @@ def render(tfopt_rows: list[dict], tfmot_rows: list[dict]) -> str:
             [
                 ("variant", "Data", ""),
                 ("teacher", "Teacher", ""),
+                ("student", "Student", ""),
                 ("student_params", "Student params", ""),
                 ("scratch_recipe", "Scratch: recipe", ""),
                 ("distilled_choice", "Distilled: recipe, T, alpha", ""),
@@ -757,13 +827,16 @@ def render(tfopt_rows: list[dict], tfmot_rows: list[dict]) -> str:
             "",
             *tables,
         ]
-        for variant, (_, _, by_recipe) in best.items():
+        for (variant, student), (_, _, by_recipe) in best.items():
             parts = [
                 f"{recipe}: scratch {100 * sv:.1f}%, distilled {100 * dv:.1f}% "
                 f"({100 * (dv - sv):+.1f} pts)"
                 for recipe, (sv, dv) in by_recipe.items()
             ]
-            lines += ["", f"{variant}, validation, best of each arm per student recipe: "]
+            lines += [
+                "",
+                f"{variant}, {student} student, validation, best of each arm per student recipe: ",
+            ]
             lines[-1] += "; ".join(parts) + "."
             plain, other = by_recipe.get("plain"), by_recipe.get("augmented")
             if plain and other and other[0] < plain[0] and other[1] < plain[1]:
@@ -774,26 +847,35 @@ def render(tfopt_rows: list[dict], tfmot_rows: list[dict]) -> str:
                     + "lowered both arms' accuracy with this student and budget, so neither "
                     "arm chose it."
                 )
-        for variant, (scratch_val, distilled_val, _) in best.items():
-            test_gain = gains.get(variant)
+        for (variant, student), (scratch_val, distilled_val, _) in best.items():
+            test_gain = gains.get((variant, student))
             val_helped = distilled_val > scratch_val
             if val_helped and (test_gain is None or test_gain > 0):
                 continue
             where = "on test" if val_helped else "on validation"
             lines += [
                 "",
-                f"On {variant}, distillation did not beat the scratch student {where} (best "
+                f"On {variant}, the {student} student: distillation did not beat the scratch "
+                f"student {where} (best "
                 f"distilled validation {100 * distilled_val:.1f}% vs best scratch "
                 f"{100 * scratch_val:.1f}%"
                 + (f"; test gain {100 * test_gain:+.1f} pts" if test_gain is not None else "")
                 + "). Reported as measured, not re-tuned on test.",
             ]
+    if len({s for dates in started.values() for s in dates}) > 1:
+        lines += [
+            "",
+            "The students' rows come from runs started at different times, same protocol "
+            "and code path (TFOPT_BENCH_STUDENTS): "
+            + "; ".join(f"{name}: {', '.join(sorted(d))}" for name, d in started.items())
+            + ".",
+        ]
     timing = [r for r in tfopt_rows if r.get("kind") == "timing"]
     if timing:
         t = timing[0]
         lines += [
             "",
-            "Epoch time (fastest steady epoch, digits, batch "
+            f"Epoch time (the tiny student {STUDENT_ARCH}; fastest steady epoch, digits, batch "
             f"{common.BATCH_SIZE}; ratios within one process):",
             "",
             common.markdown_table(

@@ -137,15 +137,17 @@ def _render_rows(test_gain, augmented_scratch=(0.96, 0.97)):
 def test_render_states_each_arms_choice_and_validation_table():
     md = suite.render(_render_rows(test_gain=0.02), [])
     assert (
-        "| digits (1438 train, 100 epochs) | 98.9% (augmented, 151,306 params) | 2,570 | plain "
+        "| digits (1438 train, 100 epochs) | 98.9% (augmented, 151,306 params) | tiny | 2,570 "
+        "| plain "
         "| augmented, T=2, alpha=1 | 95.0% (95.0–95.0) | 97.0% (97.0–97.0) | +2.0 pts | 2/2 |"
     ) in md
     assert "| digits | 287 | 99.0% | 99.7% |" in md
-    assert "| digits | augmented | 2 | 96.5% |" in md
+    assert "| digits | tiny | augmented | 2 | 96.5% |" in md
     assert "98.5%" in md  # the (augmented, T=2, alpha=1) validation mean
     assert "did not beat" not in md
     assert (
-        "digits, validation, best of each arm per student recipe: plain: scratch 96.5%, "
+        "digits, tiny student, validation, best of each arm per student recipe: plain: "
+        "scratch 96.5%, "
         "distilled 95.0% (-1.5 pts); augmented: scratch 96.5%, distilled 98.5% (+2.0 pts)."
     ) in md
     assert "neither arm chose it" not in md
@@ -166,5 +168,33 @@ def test_render_notes_when_the_augmented_recipe_lowers_both_arms():
 
 def test_render_says_plainly_when_the_test_gain_is_missing():
     md = suite.render(_render_rows(test_gain=-0.01), [])
-    assert "On digits, distillation did not beat the scratch student on test" in md
+    assert (
+        "On digits, the tiny student: distillation did not beat the scratch student on test" in md
+    )
     assert "best distilled validation 98.5% vs best scratch 96.5%; test gain -1.0 pts" in md
+
+
+def test_render_gives_each_student_its_row_and_dates_merged_runs():
+    rows = _render_rows(test_gain=0.02)
+    for r in rows:
+        if r["kind"] == "accuracy" and r["model"] != "teacher":
+            r["started"] = "2026-11-28 13:00 UTC"
+    small = [
+        {**r, "student": "small", "params": 38282, "started": "2026-11-28 14:00 UTC"}
+        for r in rows
+        if r["kind"] == "accuracy" and r["model"] != "teacher"
+    ]
+    md = suite.render(rows + small, [])
+    table = [line for line in md.splitlines() if line.startswith("| digits (1438 train")]
+    assert [line.split(" | ")[2:4] for line in table] == [["tiny", "2,570"], ["small", "38,282"]]
+    assert "tiny: 2026-11-28 13:00 UTC; small: 2026-11-28 14:00 UTC" in md
+
+
+def test_student_names_from_the_environment(monkeypatch):
+    monkeypatch.setenv("TFOPT_BENCH_STUDENTS", "small")
+    assert suite._student_names() == ["small"]
+    monkeypatch.delenv("TFOPT_BENCH_STUDENTS")
+    assert suite._student_names() == list(suite.STUDENTS)
+    monkeypatch.setenv("TFOPT_BENCH_STUDENTS", "huge")
+    with pytest.raises(ValueError, match=r"unknown students \['huge'\]"):
+        suite._student_names()

@@ -904,6 +904,15 @@ def render(tfopt_rows: list[dict], tfmot_rows: list[dict]) -> str:
             "call per training batch, fastest of 5 passes. The cache runs the teacher once "
             "per `fit` (not per epoch), so its epochs can be as fast as the student's alone.",
         ]
+        if t["distill_overhead"] < t["forward_floor"]:
+            lines[-1] += (
+                " This run's Distiller epochs took less than the student's plus the teacher's "
+                "forward pass: inside one train step the teacher's forward does not depend on "
+                "the student's, so TensorFlow can run the two at the same time on the 2 "
+                "cores. The sum is a floor for the work done, not for wall time on an idle "
+                "multi-core machine; on a loaded one the two serialize and the Distiller sits "
+                "at or above it."
+            )
     compressed = [r for r in tfopt_rows if r.get("kind") == "compressed"]
     if compressed:
         budget = next((r for r in compressed if "epochs" in r and "temperature" in r), None)

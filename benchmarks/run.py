@@ -138,9 +138,12 @@ def side_environment(side: str, base: dict | None = None) -> dict:
 
 
 def run_worker(name: str, side: str, quick: bool, suite_dir: Path) -> int:
-    # Fix the Keras flavour before anything can import TensorFlow.
+    # Fix the Keras flavour before anything can import TensorFlow (the environment is
+    # computed before os.environ is cleared: clearing first left only the side's two
+    # variables, without PATH, HOME or a suite's own settings).
+    env = side_environment(side)
     os.environ.clear()
-    os.environ.update(side_environment(side))
+    os.environ.update(env)
     suite = load_suite(name, suite_dir)
     rows = getattr(suite, f"run_{side}")(quick)
     rows = check_rows(rows, f"suite_{name}.run_{side}")

@@ -170,6 +170,26 @@ def test_worker_protocol_prints_one_rows_line(suite_dir):
     assert json.loads(lines[0][len(run.ROWS_MARKER) :]) == [{"side": "tfmot", "legacy": "1"}]
 
 
+def test_worker_keeps_the_callers_environment(suite_dir):
+    # The worker used to clear os.environ before copying it: a suite saw no PATH, HOME
+    # or settings of its own (TFOPT_BENCH_STUDENTS was ignored).
+    (suite_dir / "suite_envecho.py").write_text(
+        textwrap.dedent(WORKING_SUITE).replace('"TF_USE_LEGACY_KERAS", "unset"', '"PROBE", "gone"')
+    )
+    env = {**run.side_environment("tfopt"), "PROBE": "kept"}
+    command = [sys.executable, str(RUN_PY), "--worker", "envecho", "--side", "tfopt"]
+    proc = subprocess.run(
+        [*command, "--suite-dir", str(suite_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(run.ROWS_MARKER))
+    assert json.loads(line[len(run.ROWS_MARKER) :]) == [{"side": "tfopt", "legacy": "kept"}]
+
+
 def test_side_environment_sets_the_keras_flavour():
     base = {"TF_USE_LEGACY_KERAS": "1", "PATH": "/bin"}
     assert "TF_USE_LEGACY_KERAS" not in run.side_environment("tfopt", base)

@@ -11,24 +11,26 @@ The recipe (full mode), the same for both data variants:
   labels, with the recipe in `TEACHER_RECIPES` that scores best on validation:
   plain, or augmented (random shifts of up to `SHIFT_PIXELS` pixel, then mixup of
   image pairs with a uniform mixing weight, labels mixed alike).
-- Students: per seed the same small student (same initial weights) is trained
-  from scratch on the labels, and with `tfopt.distillation.Distiller` (soft loss:
-  KL at temperature T, x T², weight alpha against the label loss; alpha=1 is pure
-  distillation; the teacher runs on each batch, no caching). Each with one of
-  `STUDENT_RECIPES`: "plain" (the training images and labels, one pre-drawn
-  permutation per epoch) or "augmented" (the teacher's shift + mixup stream, mixed
-  one-hot labels, categorical cross-entropy). Runs with the same recipe see the
-  same pre-drawn batches in the same order; with "augmented" the teacher scores
-  the very augmented batch the student sees: the consistent teaching of Beyer et
-  al. 2022 ("Knowledge distillation: A good teacher is patient and consistent").
+- Students (`STUDENTS`, each compared with itself): "tiny" (1/60 of the teacher,
+  underfits) and "small" (the common digits CNN, 1/4 of the teacher, can overfit);
+  TFOPT_BENCH_STUDENTS=tiny,small runs some of them. Per seed each student (same
+  initial weights) is trained from scratch on the labels, and with
+  `tfopt.distillation.Distiller` (soft loss: KL at temperature T, x T², weight alpha
+  against the label loss; alpha=1 is pure distillation; the teacher runs on each
+  batch, no caching). Each with one of `STUDENT_RECIPES`: "plain" (the training images
+  and labels, one pre-drawn permutation per epoch) or "augmented" (the teacher's shift
+  + mixup stream, mixed one-hot labels, categorical cross-entropy). Runs with the same
+  recipe see the same pre-drawn batches in the same order; with "augmented" the
+  teacher scores the very augmented batch the student sees: the consistent teaching of
+  Beyer et al. 2022 ("Knowledge distillation: A good teacher is patient and
+  consistent").
 - Choices: the teacher recipe (by the teacher's validation accuracy); then, with
   that teacher, each arm its own: the scratch arm its student recipe (by the
   scratch students' validation accuracy), the distilled arm its (student recipe,
   T, alpha) from `STUDENT_RECIPES` x `GRID` (by the distilled students' validation
   accuracy); means over `common.seeds(quick)`, the same seeds and initial weights
   as the test runs (`_choose`). `GRID` includes alpha=1.0: the full run (2 x 10
-  students per seed and variant) took 41 minutes on the shared 2-core machine, within
-  the ~70-minute budget, so nothing was dropped.
+  runs per seed, variant and student) took 76 minutes on the shared 2-core machine.
   Digits: validation = the last `VALIDATION_FRACTION` of each class of the training
   split, models trained without it (teacher and students are retrained on the
   whole training split for the test runs). Harder: validation = other images of
@@ -45,22 +47,24 @@ validation and test images).
 
 Epoch-time overhead: steady epoch time of plain student training, of
 distillation, and of distillation with `cache_teacher_outputs=True`, all in this
-process; the teacher's inference pass over one epoch's data is the floor the
-uncached overhead cannot go below.
+process, with the teacher's inference pass over one epoch timed alone: student plus
+teacher forward is a floor for the work done, not for wall time (the two forwards are
+independent inside a step and can run at once on 2 cores).
 
-Compressed student: if `tfopt.pruning` and `tfopt.quantization` import, the
-common digits CNN (`COMPRESSED_ARCH`) is distilled from the digits teacher (chosen
-T and alpha; `common.epochs(quick)` epochs at a constant learning rate) while pruned
-to 80% (PolynomialDecay), stripped, then distilled again as a QAT model that keeps
-the pruned zeros (`quantize_model(..., preserve_sparsity=True)`) and exported to
-int8 TFLite with `tfopt.export.to_tflite`; its LiteRT accuracy, size, gzip size and
-the sparsity of the int8 weights read back from the file are reported next to the
-teacher and a scratch student.
+Compressed student: if `tfopt.pruning` and `tfopt.quantization` import, the common
+digits CNN (`COMPRESSED_ARCH`) is distilled from the digits teacher (the T and alpha
+chosen for the student of its widths; `common.epochs(quick)` epochs at a constant
+learning rate) while pruned to 80% (PolynomialDecay), stripped, then distilled again
+as a QAT model that keeps the pruned zeros (`quantize_model(...,
+preserve_sparsity=True)`) and exported to int8 TFLite with `tfopt.export.to_tflite`;
+its LiteRT accuracy, size, gzip size and the sparsity of the int8 weights read back
+from the file are reported next to the teacher and a scratch student.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -229,8 +233,6 @@ def _distiller(
 
 def _student_names() -> list[str]:
     """The students to run: all of `STUDENTS`, or those named in TFOPT_BENCH_STUDENTS."""
-    import os
-
     names = [n for n in os.environ.get("TFOPT_BENCH_STUDENTS", "").split(",") if n]
     unknown = sorted(set(names) - set(STUDENTS))
     if unknown:

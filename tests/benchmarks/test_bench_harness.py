@@ -154,9 +154,9 @@ def test_unknown_suite_is_refused_by_name(tmp_path, suite_dir):
     assert not (tmp_path / "B.md").exists()
 
 
-def test_worker_protocol_prints_one_rows_line(suite_dir):
-    env = run.side_environment("tfmot")
-    command = [sys.executable, str(RUN_PY), "--worker", "working", "--side", "tfmot"]
+def _worker_rows(suite_dir, name, side, env):
+    """The rows a `run.py --worker` subprocess prints on its one rows line."""
+    command = [sys.executable, str(RUN_PY), "--worker", name, "--side", side]
     proc = subprocess.run(
         [*command, "--suite-dir", str(suite_dir)],
         env=env,
@@ -167,7 +167,12 @@ def test_worker_protocol_prints_one_rows_line(suite_dir):
     assert proc.returncode == 0, proc.stderr
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(run.ROWS_MARKER)]
     assert len(lines) == 1
-    assert json.loads(lines[0][len(run.ROWS_MARKER) :]) == [{"side": "tfmot", "legacy": "1"}]
+    return json.loads(lines[0][len(run.ROWS_MARKER) :])
+
+
+def test_worker_protocol_prints_one_rows_line(suite_dir):
+    rows = _worker_rows(suite_dir, "working", "tfmot", run.side_environment("tfmot"))
+    assert rows == [{"side": "tfmot", "legacy": "1"}]
 
 
 def test_worker_keeps_the_callers_environment(suite_dir):
@@ -177,17 +182,9 @@ def test_worker_keeps_the_callers_environment(suite_dir):
         textwrap.dedent(WORKING_SUITE).replace('"TF_USE_LEGACY_KERAS", "unset"', '"PROBE", "gone"')
     )
     env = {**run.side_environment("tfopt"), "PROBE": "kept"}
-    command = [sys.executable, str(RUN_PY), "--worker", "envecho", "--side", "tfopt"]
-    proc = subprocess.run(
-        [*command, "--suite-dir", str(suite_dir)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(run.ROWS_MARKER))
-    assert json.loads(line[len(run.ROWS_MARKER) :]) == [{"side": "tfopt", "legacy": "kept"}]
+    assert _worker_rows(suite_dir, "envecho", "tfopt", env) == [
+        {"side": "tfopt", "legacy": "kept"}
+    ]
 
 
 def test_side_environment_sets_the_keras_flavour():

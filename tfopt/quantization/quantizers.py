@@ -272,17 +272,33 @@ class MovingAverageQuantizer(Quantizer):
             "count": layer.add_weight(name=f"{name}_count", initializer="zeros", **kwargs),
         }
 
-    def _observe_nonnegative(self, inputs, weights, frozen):
-        """The training-time range update of `__call__` for inputs known to be >= 0."""
+    def _observe(self, inputs, weights, frozen):
+        """The training-time range update: the batch range, averaged into the stored one.
+
+        The first batch that shows a range sets it (decay 0), later ones move it with
+        `ema_decay`. The low end is computed and averaged only when it is free: it is
+        0 for a ReLU output (`_nonnegative`) and -high when symmetric. Each variable
+        is read once and the count takes one AssignAdd op: on a small CNN the train
+        step's op count, not its arithmetic, sets its time.
+        """
         x = inputs if inputs.dtype == tf.float32 else tf.cast(inputs, tf.float32)
-        high = tf.reduce_max(tf.stop_gradient(x))
+        x = tf.stop_gradient(x)
+        high, low = tf.reduce_max(x), None  # low None: it follows from high
+        if not self._nonnegative:
+            low = tf.minimum(tf.reduce_min(x), 0.0)
+            high = tf.maximum(high, 0.0)
+            if self.symmetric:
+                high, low = tf.maximum(-low, high), None
         old_high = tf.convert_to_tensor(weights["max"])
-        high = high + tf.where(old_high > 0.0, self.ema_decay, 0.0) * (old_high - high)
-        high = _select(frozen, old_high, high)
+        old_low = 0.0 if low is None else tf.convert_to_tensor(weights["min"])
+        decay = tf.where(old_high > old_low, self.ema_decay, 0.0)
+        high = _select(frozen, old_high, high + decay * (old_high - high))
         weights["max"].assign(high)
-        low = tf.zeros_like(high)
-        if self.symmetric:
-            low = -high
+        if low is None:
+            low = -high if self.symmetric else tf.zeros_like(high)
+        else:
+            low = _select(frozen, old_low, low + decay * (old_low - low))
+        if self.symmetric or not self._nonnegative:  # else the stored min stays 0
             weights["min"].assign(low)
         _assign_add(weights["count"], 1.0 - frozen)
         return low, high
@@ -290,28 +306,8 @@ class MovingAverageQuantizer(Quantizer):
     def __call__(self, inputs, training, weights, active, frozen):
         if training and _is_const(frozen, 1.0):  # frozen when traced: read the ranges
             low, high = weights["min"], weights["max"]
-        elif training and self._nonnegative:
-            low, high = self._observe_nonnegative(inputs, weights, frozen)
         elif training:
-            x = inputs if inputs.dtype == tf.float32 else tf.cast(inputs, tf.float32)
-            x = tf.stop_gradient(x)
-            low = tf.minimum(tf.reduce_min(x), 0.0)
-            high = tf.maximum(tf.reduce_max(x), 0.0)
-            if self.symmetric:
-                high = tf.maximum(-low, high)
-                low = -high
-            # The first batch that shows a range sets it (decay 0), later ones move it.
-            # Each variable is read once and the count takes one AssignAdd op: on a
-            # small CNN the train step's op count, not its arithmetic, sets its time.
-            old_low, old_high = (tf.convert_to_tensor(weights[k]) for k in ("min", "max"))
-            decay = tf.where(old_high > old_low, self.ema_decay, 0.0)
-            low = low + decay * (old_low - low)
-            high = high + decay * (old_high - high)
-            low = _select(frozen, old_low, low)
-            high = _select(frozen, old_high, high)
-            weights["min"].assign(low)
-            weights["max"].assign(high)
-            _assign_add(weights["count"], 1.0 - frozen)
+            low, high = self._observe(inputs, weights, frozen)
         else:
             low, high = weights["min"], weights["max"]
             if self.narrow_range and _onnx_mode():

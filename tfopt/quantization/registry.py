@@ -133,10 +133,8 @@ def spec_for(layer) -> LayerSpec | None:
 def relu_output(layer) -> bool:
     """True when `layer`'s output is a ReLU/ReLU6 (>= 0): a fusable activation layer, or
     a layer whose own `activation` is relu/relu6."""
-    return is_fusable_activation(layer) or activation_name(getattr(layer, "activation", None)) in (
-        "relu",
-        "relu6",
-    )
+    own = activation_name(getattr(layer, "activation", None))
+    return is_fusable_activation(layer) or own in ("relu", "relu6")
 
 
 def own_activation_fusable(layer) -> bool:

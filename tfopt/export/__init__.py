@@ -5,6 +5,7 @@ parity figures with the sizes; `verify`, `op_census` and `benchmark_latency`
 work on any `.tflite` / `.onnx` file.
 """
 
+from tfopt.export._files import file_sizes
 from tfopt.export.census import COMPUTE_OPS, OpCensus, OpInfo, op_census
 from tfopt.export.latency import LatencyResult, benchmark_latency
 from tfopt.export.onnx import to_onnx
@@ -21,6 +22,7 @@ __all__ = [
     "OpInfo",
     "VerifyResult",
     "benchmark_latency",
+    "file_sizes",
     "op_census",
     "to_onnx",
     "to_tflite",

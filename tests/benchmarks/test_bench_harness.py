@@ -1,6 +1,5 @@
-"""The benchmark harness plumbing (benchmarks/run.py) with fake suites: no TensorFlow."""
+"""The benchmark harness (run.py, benchmarks/harness/) with fake suites: no TensorFlow."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,18 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.harness import discovery, render, worker
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN_PY = REPO_ROOT / "benchmarks" / "run.py"
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-run = _load("_bench_run_under_test", RUN_PY)
 
 # A suite whose tfmot side crashes: the run must go on and record the error.
 CRASHING_SUITE = """
@@ -165,13 +156,13 @@ def _worker_rows(suite_dir, name, side, env):
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(run.ROWS_MARKER)]
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(worker.ROWS_MARKER)]
     assert len(lines) == 1
-    return json.loads(lines[0][len(run.ROWS_MARKER) :])
+    return json.loads(lines[0][len(worker.ROWS_MARKER) :])
 
 
 def test_worker_protocol_prints_one_rows_line(suite_dir):
-    rows = _worker_rows(suite_dir, "working", "tfmot", run.side_environment("tfmot"))
+    rows = _worker_rows(suite_dir, "working", "tfmot", worker.side_environment("tfmot"))
     assert rows == [{"side": "tfmot", "legacy": "1"}]
 
 
@@ -181,7 +172,7 @@ def test_worker_keeps_the_callers_environment(suite_dir):
     (suite_dir / "suite_envecho.py").write_text(
         textwrap.dedent(WORKING_SUITE).replace('"TF_USE_LEGACY_KERAS", "unset"', '"PROBE", "gone"')
     )
-    env = {**run.side_environment("tfopt"), "PROBE": "kept"}
+    env = {**worker.side_environment("tfopt"), "PROBE": "kept"}
     assert _worker_rows(suite_dir, "envecho", "tfopt", env) == [
         {"side": "tfopt", "legacy": "kept"}
     ]
@@ -189,23 +180,23 @@ def test_worker_keeps_the_callers_environment(suite_dir):
 
 def test_side_environment_sets_the_keras_flavour():
     base = {"TF_USE_LEGACY_KERAS": "1", "PATH": "/bin"}
-    assert "TF_USE_LEGACY_KERAS" not in run.side_environment("tfopt", base)
-    assert run.side_environment("tfmot", {"PATH": "/bin"})["TF_USE_LEGACY_KERAS"] == "1"
-    assert run.side_environment("tfopt", base)["PATH"] == "/bin"
+    assert "TF_USE_LEGACY_KERAS" not in worker.side_environment("tfopt", base)
+    assert worker.side_environment("tfmot", {"PATH": "/bin"})["TF_USE_LEGACY_KERAS"] == "1"
+    assert worker.side_environment("tfopt", base)["PATH"] == "/bin"
 
 
 def test_rows_are_checked_and_made_json():
-    rows = run.check_rows([{"a": np.int64(3), "b": float("nan"), "c": "x"}], "suite.run_tfopt")
+    rows = worker.check_rows([{"a": np.int64(3), "b": float("nan"), "c": "x"}], "suite.run_tfopt")
     assert rows == [{"a": 3, "b": None, "c": "x"}]
     assert isinstance(rows[0]["a"], int)
     with pytest.raises(TypeError, match="list of dicts"):
-        run.check_rows({"a": 1}, "suite.run_tfopt")
+        worker.check_rows({"a": 1}, "suite.run_tfopt")
     with pytest.raises(TypeError, match="numbers, strings"):
-        run.check_rows([{"a": object()}], "suite.run_tfopt")
+        worker.check_rows([{"a": object()}], "suite.run_tfopt")
 
 
 def test_suites_are_ordered_known_first():
-    assert run.sort_suites(["zeta", "qat", "alpha", "ptq", "distillation"]) == [
+    assert discovery.sort_suites(["zeta", "qat", "alpha", "ptq", "distillation"]) == [
         "ptq",
         "qat",
         "distillation",
@@ -229,7 +220,7 @@ def test_render_falls_back_to_raw_rows_when_render_crashes(tmp_path):
         },
         "machine": {"cores": 2},
     }
-    md = run.render_section("bad", record, tmp_path)
+    md = render.render_section("bad", record, tmp_path)
     assert md.startswith("## Bad")
     assert "Rendering failed (KeyError: 'latency_ms')" in md
     assert '"x": 1' in md
@@ -237,6 +228,6 @@ def test_render_falls_back_to_raw_rows_when_render_crashes(tmp_path):
     assert "tfopt side 2 s (1-min load average 0.5 at its start), tfmot side 1 s." in md
     assert "busy" not in md
     record["sides"]["tfmot"]["load_avg_1m"] = 3.0  # >= 2 cores
-    assert "The machine was busy (load average up to 3.0 on 2 cores)" in run.render_section(
+    assert "The machine was busy (load average up to 3.0 on 2 cores)" in render.render_section(
         "bad", record, tmp_path
     )

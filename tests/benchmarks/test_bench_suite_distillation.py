@@ -3,19 +3,15 @@
 The real run is `benchmarks/run.py --suites distillation`; every figure here is made up.
 """
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmarks.harness.discovery import load_suite
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "_bench_run_for_distillation", REPO_ROOT / "benchmarks/run.py"
-)
-run = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(run)
-suite = run.load_suite("distillation", REPO_ROOT / "benchmarks")
+suite = load_suite("distillation", REPO_ROOT / "benchmarks")
 
 
 def _tiny(n=20, seed=0):

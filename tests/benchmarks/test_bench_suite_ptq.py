@@ -1,15 +1,11 @@
 """benchmarks/suite_ptq.py: rendering of its rows (the real run is `benchmarks/run.py`)."""
 
-import importlib.util
 from pathlib import Path
 
+from benchmarks.harness.discovery import load_suite
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "_bench_run_for_ptq", REPO_ROOT / "benchmarks/run.py"
-)
-run = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(run)
-ptq = run.load_suite("ptq", REPO_ROOT / "benchmarks")
+ptq = load_suite("ptq", REPO_ROOT / "benchmarks")
 
 
 def _rows(acc, float_ms, int8_ms, fastest_s, rss):

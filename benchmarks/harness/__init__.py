@@ -5,6 +5,7 @@
 - `machine`: versions, machine facts, load average, the time.
 - `render`: results files, the header and sections of BENCHMARKS.md.
 - `runner`: a run of both sides of each suite, then BENCHMARKS.md.
+- `templates`: the report prose, kept in benchmarks/templates/*.md (`Prose`).
 
 Nothing here imports TensorFlow, Keras, tf_keras or tfmot.
 """
@@ -19,6 +20,7 @@ from benchmarks.harness.render import (
     write_text_atomic,
 )
 from benchmarks.harness.runner import run_suites
+from benchmarks.harness.templates import Prose
 from benchmarks.harness.worker import (
     ROWS_MARKER,
     SIDES,
@@ -31,6 +33,7 @@ from benchmarks.harness.worker import (
 __all__ = [
     "ROWS_MARKER",
     "SIDES",
+    "Prose",
     "check_rows",
     "discover_suites",
     "load_results",

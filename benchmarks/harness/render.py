@@ -17,7 +17,10 @@ from pathlib import Path
 
 from benchmarks.harness.discovery import load_suite, sort_suites
 from benchmarks.harness.machine import machine, utc_now, versions
+from benchmarks.harness.templates import Prose
 from benchmarks.harness.worker import SIDES
+
+_PROSE = Prose("harness")  # benchmarks/templates/harness.md
 
 
 def save_results(path: Path, record: dict) -> None:
@@ -44,23 +47,17 @@ def render_header(command: str) -> str:
     """The top of BENCHMARKS.md: title, the command and time, machine, versions, protocol."""
     m, v = machine(), versions()
     ram = "?" if m["ram_gib"] is None else f"{m['ram_gib']:.1f} GiB"
-    lines = [
-        "# tfopt benchmarks: tfopt (Keras 3) vs tfmot (tf_keras)",
-        "",
-        f"Written by `{command}` on {utc_now()}. Each suite section says when it ran.",
-        "",
-        f"- Machine: {m['cpu']}, {m['cores']} cores, {ram} RAM, {m['os']}",
-        "- Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
-        "- Protocol: each side of a suite runs in a fresh process — tfopt on Keras 3 "
-        "(TF_USE_LEGACY_KERAS unset), tfmot on a tf_keras twin (TF_USE_LEGACY_KERAS=1) — "
-        "with the same data (scikit-learn digits, 1,438 train / 359 test), architecture, "
-        "seed and training budget (benchmarks/common.py). Accuracy is of the exported "
-        ".tflite run in LiteRT on the test split. Latency is LiteRT at batch 1 on 1 thread "
-        "(median call); compare latency and epoch times as ratios measured within one process, "
-        "not as absolute figures. Peak RSS is the process's maximum resident memory.",
-        "",
-    ]
-    return "\n".join(lines)
+    text = _PROSE(
+        "header",
+        command=command,
+        date=utc_now(),
+        cpu=m["cpu"],
+        cores=m["cores"],
+        ram=ram,
+        os=m["os"],
+        versions=", ".join(f"{k} {val}" for k, val in v.items()),
+    )
+    return text + "\n"
 
 
 def render_section(name: str, record: dict, suite_dir: Path) -> str:
@@ -85,12 +82,7 @@ def render_section(name: str, record: dict, suite_dir: Path) -> str:
     out.append("")
     cores = (record.get("machine") or {}).get("cores")
     if loads and cores and max(loads) >= cores:
-        out += [
-            f"_The machine was busy (load average up to {max(loads):.1f} on {cores} cores): "
-            "times and latencies are noisier than on an idle machine; ratios measured within "
-            "one process hold up best._",
-            "",
-        ]
+        out += [_PROSE("busy", load=f"{max(loads):.1f}", cores=cores), ""]
     if record.get("versions") and record["versions"] != versions():
         diff = ", ".join(f"{k} {val}" for k, val in record["versions"].items())
         out += [f"_These figures were measured with other versions: {diff}._", ""]

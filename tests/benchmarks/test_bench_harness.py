@@ -231,3 +231,15 @@ def test_render_falls_back_to_raw_rows_when_render_crashes(tmp_path):
     assert "The machine was busy (load average up to 3.0 on 2 cores)" in render.render_section(
         "bad", record, tmp_path
     )
+
+
+def test_stored_results_render_every_suite():
+    # benchmarks/results as committed: every suite's render() and the report templates
+    # agree (a placeholder without a value would put "Rendering failed" in its section).
+    bench = REPO_ROOT / "benchmarks"
+    md = render.render_markdown(bench / "results", bench, "python benchmarks/run.py")
+    assert "Rendering failed" not in md
+    assert md.startswith("# tfopt benchmarks: tfopt (Keras 3) vs tfmot (tf_keras)\n\nWritten by")
+    for name in discovery.discover_suites(bench):
+        title = discovery.load_suite(name, bench).TITLE
+        assert f"\n## {title}\n" in md, name

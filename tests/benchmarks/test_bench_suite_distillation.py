@@ -1,4 +1,4 @@
-"""benchmarks/suite_distillation.py: its stream, choice and rendering helpers on tiny data.
+"""benchmarks/distillation/: its stream, choice and rendering helpers on tiny data.
 
 The real run is `benchmarks/run.py --suites distillation`; every figure here is made up.
 """
@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.distillation import config, data, selection, training
 from benchmarks.harness.discovery import load_suite
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -24,8 +25,8 @@ def _tiny(n=20, seed=0):
 def test_stream_same_seed_same_batches():
     x, y = _tiny()
     for augment in (False, True):
-        xs1, ys1 = suite._stream(x, y, 3, seed=7, augment=augment)
-        xs2, ys2 = suite._stream(x, y, 3, seed=7, augment=augment)
+        xs1, ys1 = data._stream(x, y, 3, seed=7, augment=augment)
+        xs2, ys2 = data._stream(x, y, 3, seed=7, augment=augment)
         np.testing.assert_array_equal(xs1, xs2)
         np.testing.assert_array_equal(ys1, ys2)
         assert xs1.shape == (3 * len(x), 8, 8, 1)
@@ -33,11 +34,11 @@ def test_stream_same_seed_same_batches():
 
 def test_stream_plain_is_permutations_augmented_mixes_labels():
     x, y = _tiny()
-    _, ys = suite._stream(x, y, 2, seed=1)
+    _, ys = data._stream(x, y, 2, seed=1)
     assert ys.shape == (2 * len(y),)
     for epoch in range(2):  # each pass holds every label exactly once
         assert sorted(ys[epoch * len(y) : (epoch + 1) * len(y)]) == sorted(y)
-    xa, ya = suite._stream(x, y, 2, seed=1, augment=True)
+    xa, ya = data._stream(x, y, 2, seed=1, augment=True)
     assert ya.shape == (2 * len(y), 10)
     np.testing.assert_allclose(ya.sum(axis=1), 1.0, rtol=1e-6)
     assert np.all(ya >= 0)
@@ -65,23 +66,23 @@ def test_choose_each_arm_by_its_own_mean():
         ("augmented", (4.0, 1.0)): [0.96, 0.96],  # distilled's best mean
         ("augmented", (1.0, 0.5)): [0.94, 0.94],
     }
-    scratch, distilled = suite._choose(_student_rows(scores))
+    scratch, distilled = selection._choose(_student_rows(scores))
     assert scratch == "augmented"
     assert distilled == ("augmented", 4.0, 1.0)
 
 
 def test_choose_ties_go_to_first_recipe_and_pair():
-    pairs = suite.GRID
-    scores = {(r, None): [0.9] for r in suite.STUDENT_RECIPES}
-    scores.update({(r, p): [0.95] for r in suite.STUDENT_RECIPES for p in pairs})
-    scratch, distilled = suite._choose(_student_rows(scores))
-    assert scratch == suite.STUDENT_RECIPES[0]
-    assert distilled == (suite.STUDENT_RECIPES[0], *pairs[0])
+    pairs = config.GRID
+    scores = {(r, None): [0.9] for r in config.STUDENT_RECIPES}
+    scores.update({(r, p): [0.95] for r in config.STUDENT_RECIPES for p in pairs})
+    scratch, distilled = selection._choose(_student_rows(scores))
+    assert scratch == config.STUDENT_RECIPES[0]
+    assert distilled == (config.STUDENT_RECIPES[0], *pairs[0])
 
 
 def test_choose_rejects_rows_without_distilled_students():
     with pytest.raises(ValueError, match="Argument `rows`"):
-        suite._choose(_student_rows({("plain", None): [0.9]}))
+        selection._choose(_student_rows({("plain", None): [0.9]}))
 
 
 def test_students_share_initial_weights_and_batches_per_recipe():
@@ -92,11 +93,11 @@ def test_students_share_initial_weights_and_batches_per_recipe():
 
     x, y = _tiny(40)
     keras.utils.set_random_seed(0)
-    teacher = suite._model(keras, suite.STUDENT_ARCH, "teacher")
+    teacher = training._model(keras, config.STUDENT_ARCH, "teacher")
     keras.utils.set_random_seed(3)
-    initial = suite._model(keras, suite.STUDENT_ARCH, "student").get_weights()
+    initial = training._model(keras, config.STUDENT_ARCH, "student").get_weights()
     runs = [("augmented", None), ("augmented", (2.0, 0.0)), ("augmented", (2.0, 1.0))]
-    models = suite._students(keras, teacher, x, y, epochs=2, seed=3, runs=runs)
+    models = training._students(keras, teacher, x, y, epochs=2, seed=3, runs=runs)
     assert list(models) == runs
     scratch, label_only, pure = (models[r].get_weights() for r in runs)
     for weights in (scratch, pure):
@@ -113,9 +114,9 @@ def _render_rows(test_gain, augmented_scratch=(0.96, 0.97)):
         | {"seed": 1, "val_samples": 287, "val_accuracy": acc}
         for r, acc in (("plain", 0.99), ("augmented", 0.997))
     ]
-    scores = {(r, None): [0.96, 0.97] for r in suite.STUDENT_RECIPES}
+    scores = {(r, None): [0.96, 0.97] for r in config.STUDENT_RECIPES}
     scores[("augmented", None)] = list(augmented_scratch)
-    scores.update({(r, p): [0.95, 0.95] for r in suite.STUDENT_RECIPES for p in suite.GRID})
+    scores.update({(r, p): [0.95, 0.95] for r in config.STUDENT_RECIPES for p in config.GRID})
     scores[("augmented", (2.0, 1.0))] = [0.98, 0.99]
     rows += _student_rows(scores)
     common = {"kind": "accuracy", "variant": "digits", "train_samples": 1438, "epochs": 100}
@@ -188,12 +189,12 @@ def test_render_gives_each_student_its_row_and_dates_merged_runs():
 
 def test_student_names_from_the_environment(monkeypatch):
     monkeypatch.setenv("TFOPT_BENCH_STUDENTS", "small")
-    assert suite._student_names() == ["small"]
+    assert training._student_names() == ["small"]
     monkeypatch.delenv("TFOPT_BENCH_STUDENTS")
-    assert suite._student_names() == list(suite.STUDENTS)
+    assert training._student_names() == list(config.STUDENTS)
     monkeypatch.setenv("TFOPT_BENCH_STUDENTS", "huge")
     with pytest.raises(ValueError, match=r"unknown students \['huge'\]"):
-        suite._student_names()
+        training._student_names()
 
 
 # render() on hand-made rows of the accuracy, timing and compressed-student kinds.

@@ -29,13 +29,11 @@ def run_tfopt(quick):
 
 from __future__ import annotations
 
-import gzip
 import math
 import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -218,9 +216,14 @@ def peak_rss_mb() -> float:
 
 
 def file_sizes(path) -> tuple[int, int]:
-    """(raw bytes, gzip bytes at level 9) of a file."""
-    data = Path(path).read_bytes()
-    return len(data), len(gzip.compress(data, compresslevel=9, mtime=0))
+    """(raw bytes, gzip bytes at level 9) of a file: `tfopt.export.file_sizes`.
+
+    Imported when called, like the other tfopt.export helpers here: on the tfmot side
+    it adds Keras 3 to the process (take `peak_rss_mb()` first).
+    """
+    from tfopt.export import file_sizes as tfopt_file_sizes
+
+    return tfopt_file_sizes(path)
 
 
 def tflite_figures(path, quick: bool = False, num_threads: int = 1) -> dict:
@@ -232,7 +235,7 @@ def tflite_figures(path, quick: bool = False, num_threads: int = 1) -> dict:
     Returns:
         {"bytes", "gzip_bytes", "latency_ms"} (latency as the median, in ms).
     """
-    from tfopt.export import benchmark_latency
+    from tfopt.export import benchmark_latency, file_sizes
 
     raw, zipped = file_sizes(path)
     latency = benchmark_latency(
@@ -324,6 +327,10 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]]
 
     Returns:
         The table, without a trailing newline.
+
+    Not `tfopt.report.render_table(markdown=True)`: that one pads cells to aligned
+    columns and right-aligns numbers, so every table line of BENCHMARKS.md would change;
+    and "kb" keeps a column in KiB where `tfopt.report.format_bytes` switches to B or MiB.
     """
     head = "| " + " | ".join(h for _, h, _ in columns) + " |"
     rule = "|" + "|".join("---" for _ in columns) + "|"

@@ -59,6 +59,20 @@ def test_markdown_table_and_cell_formats():
     assert common.fmt(1.23456, ".3f") == "1.235"
 
 
+def test_file_sizes_are_tfopt_exports(tmp_path):
+    import gzip
+
+    import tfopt.export
+
+    path = tmp_path / "weights.bin"
+    data = bytes(range(256)) * 64  # 16 KiB that gzip shrinks
+    path.write_bytes(data)
+    # gzip at level 9 without a timestamp: the figure tfopt's ExportResult reports.
+    expected = (len(data), len(gzip.compress(data, compresslevel=9, mtime=0)))
+    assert common.file_sizes(path) == tfopt.export.file_sizes(path) == expected
+    assert expected[1] < expected[0]
+
+
 def test_ratio():
     assert common.ratio(1.0, 4.0) == 0.25
     assert math.isnan(common.ratio(1.0, 0))

@@ -23,7 +23,9 @@ and exits with status 1 at the end.
 This file is the entry point only: the harness is the package benchmarks/harness/
 (discovery.py finds and loads suites, worker.py is the worker protocol, machine.py
 the machine facts and versions, render.py the results files and BENCHMARKS.md,
-runner.py a run of the suites).
+runner.py a run of the suites, templates.py the report prose). Each suite keeps its
+parts in a package of its own (benchmarks/<name>/: protocol.py, render.py, ...) that
+``suite_<name>.py`` re-exports, and its prose in benchmarks/templates/<name>.md.
 """
 
 from __future__ import annotations

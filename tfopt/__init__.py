@@ -1,10 +1,12 @@
 """tfopt: make Keras 3 models small and fast for deployment.
 
 `import tfopt` is cheap: it imports no TensorFlow, tfmot, tf_keras, tf2onnx or
-onnxruntime. Subpackages load on first attribute access::
+onnxruntime. Subpackages load on first attribute access:
 
-    import tfopt
-    tfopt.export.to_tflite(model, "model.tflite")
+```python
+import tfopt
+tfopt.export.to_tflite(model, "model.tflite")
+```
 """
 
 import importlib

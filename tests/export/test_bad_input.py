@@ -154,10 +154,13 @@ def test_verify_rejects_a_file_from_another_model(cnn, tmp_path):
         export.verify(tmp_path / "mlp.tflite", models.conv1d(), np.zeros((2, 20, 4), "float32"))
 
 
-def test_inspect_tools_reject_unknown_files(tmp_path):
+def test_inspect_tools_reject_unknown_files(cnn, tmp_path):
     (tmp_path / "m.pb").write_bytes(b"x")
-    with pytest.raises(ValueError, match=r"'\.tflite' or '\.onnx'"):
+    known = r"Received: path='.*m\.pb'\. Known endings: '\.tflite' \(tflite\), '\.onnx' \(onnx\)"
+    with pytest.raises(ValueError, match=known):
         export.op_census(tmp_path / "m.pb")
+    with pytest.raises(ValueError, match=known):
+        export.verify(tmp_path / "m.pb", cnn, np.zeros((1, 12, 12, 3), "float32"))
     with pytest.raises(FileNotFoundError):
         export.benchmark_latency(tmp_path / "missing.tflite")
     with pytest.raises(ValueError, match=r"Argument `num_threads` must be an int >= 1"):

@@ -7,8 +7,8 @@ from onnx import numpy_helper
 import tfopt
 from tests.quantization import helpers
 from tfopt import quantization as tq
-from tfopt.export import onnx_qdq
-from tfopt.quantization.quantizers import nudged
+from tfopt.export import to_onnx
+from tfopt.quantization.grid import nudged
 
 
 def _graph(path):
@@ -74,7 +74,7 @@ def test_s8s8_file_is_exact_qdq_math(qat_cnn, data, tmp_path):
     """int8 weights and activations; the QDQ arithmetic (optimizations off) equals Keras."""
     import onnxruntime as ort
 
-    result = onnx_qdq.to_onnx_qdq(
+    result = to_onnx(
         qat_cnn, tmp_path / "s8.onnx", verify_data=data.x_test[:64], qdq_format="s8s8"
     )
     assert result.quantization == "qdq-s8s8"
@@ -109,5 +109,5 @@ def test_bad_opset_and_format(qat_cnn, tmp_path):
     with pytest.raises(ValueError, match="opset=11"):
         tfopt.export.to_onnx(qat_cnn, tmp_path / "x.onnx", opset=11)
     with pytest.raises(ValueError, match="qdq_format='int4'"):
-        onnx_qdq.to_onnx_qdq(qat_cnn, tmp_path / "x.onnx", qdq_format="int4")
+        to_onnx(qat_cnn, tmp_path / "x.onnx", qdq_format="int4")
     assert not (tmp_path / "x.onnx").exists()

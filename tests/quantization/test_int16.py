@@ -11,7 +11,8 @@ import tfopt
 from tests.quantization import helpers
 from tfopt import quantization as tq
 from tfopt.quantization import QuantizationConfig
-from tfopt.quantization.quantizers import LastValueQuantizer, MovingAverageQuantizer, nudged
+from tfopt.quantization.grid import nudged
+from tfopt.quantization.quantizers import LastValueQuantizer, MovingAverageQuantizer
 
 L = keras.layers
 
@@ -110,16 +111,12 @@ def test_weights_stay_at_most_8_bits():
 
 
 def test_qat_model_quantizers_are_16_bit(qat16):
-    from tfopt.quantization import _export
-
-    ranges = _export.activation_ranges(qat16)
+    info = tq.export_info(qat16)
+    ranges = info.activations
     assert len(ranges) == 3  # the input, conv+bn+relu (fused), logits
-    assert all(q.num_bits == 16 and q.symmetric for _, q, _ in ranges)
-    assert _export.activation_bits(qat16) == 16
-    weight_bits = [
-        q.num_bits for layer in qat16.layers for _, q in getattr(layer, "_weight_quantizers", [])
-    ]
-    assert weight_bits == [8, 8]
+    assert all(r.num_bits == 16 and r.symmetric for r in ranges)
+    assert info.activation_bits == 16
+    assert [w.num_bits for w in info.weights()] == [8, 8]
 
 
 # --- TFLite export
@@ -315,11 +312,7 @@ def test_keras_round_trip_keeps_16_bit_config(qat16, data, tmp_path):
     path = tmp_path / "qat16.keras"
     qat16.save(path)
     loaded = keras.saving.load_model(path)
-    from tfopt.quantization import _export
-
-    assert [q.get_config() for _, q, _ in _export.activation_ranges(loaded)] == [
-        q.get_config() for _, q, _ in _export.activation_ranges(qat16)
-    ]
+    assert tq.export_info(loaded).activations == tq.export_info(qat16).activations
     config = loaded.get_layer("quant_conv").quantize_config.config
     assert config == QuantizationConfig.from_preset("tflite16x8")
     np.testing.assert_array_equal(

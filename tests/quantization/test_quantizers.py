@@ -34,7 +34,7 @@ def test_last_value_per_channel_symmetric_ranges():
     w = np.array([[0.5, -2.0], [-1.0, 1.0]], np.float32)
     q = LastValueQuantizer(8, per_axis=True, symmetric=True, narrow_range=True)
     v = _vars(q, w.shape)
-    out = q(tf.constant(w), True, v, ON, OFF).numpy()
+    out = q(tf.constant(w), True, v, quantize_active=ON, ranges_frozen=OFF).numpy()
     np.testing.assert_array_equal(v["max"].numpy(), [1.0, 2.0])
     np.testing.assert_array_equal(v["min"].numpy(), [-1.0, -2.0])
     # Narrow range 8 bits: step = max / 127 per channel, so each value is on that grid.
@@ -46,11 +46,13 @@ def test_last_value_per_channel_symmetric_ranges():
 def test_moving_average_first_batch_then_ema_then_frozen():
     q = MovingAverageQuantizer(8, ema_decay=0.5)
     v = _vars(q, ())
-    q(tf.constant([-1.0, 3.0]), True, v, ON, OFF)
+    q(tf.constant([-1.0, 3.0]), True, v, quantize_active=ON, ranges_frozen=OFF)
     assert (v["min"].numpy(), v["max"].numpy(), v["count"].numpy()) == (-1.0, 3.0, 1.0)
-    q(tf.constant([1.0, 5.0]), True, v, ON, OFF)  # min clipped to 0 -> EMA 0.5*-1 + 0.5*0
+    q(
+        tf.constant([1.0, 5.0]), True, v, quantize_active=ON, ranges_frozen=OFF
+    )  # min clipped to 0 -> EMA 0.5*-1 + 0.5*0
     assert (v["min"].numpy(), v["max"].numpy(), v["count"].numpy()) == (-0.5, 4.0, 2.0)
-    q(tf.constant([-9.0, 9.0]), True, v, ON, ON)  # frozen: no change
+    q(tf.constant([-9.0, 9.0]), True, v, quantize_active=ON, ranges_frozen=ON)  # frozen: no change
     assert (v["min"].numpy(), v["max"].numpy(), v["count"].numpy()) == (-0.5, 4.0, 2.0)
 
 
@@ -69,8 +71,12 @@ def test_relu_output_shortcut_matches_the_general_update(symmetric):
     ]
     for i, batch in enumerate(batches):
         frozen = ON if i == 4 else OFF
-        out_g = general(tf.constant(batch), True, vg, ON, frozen).numpy()
-        out_s = shortcut(tf.constant(batch), True, vs, ON, frozen).numpy()
+        out_g = general(
+            tf.constant(batch), True, vg, quantize_active=ON, ranges_frozen=frozen
+        ).numpy()
+        out_s = shortcut(
+            tf.constant(batch), True, vs, quantize_active=ON, ranges_frozen=frozen
+        ).numpy()
         np.testing.assert_array_equal(out_s, out_g)
         for key in ("min", "max", "count"):
             assert vs[key].numpy() == vg[key].numpy(), (i, key)
@@ -81,10 +87,10 @@ def test_inactive_is_identity_but_observes():
     q = MovingAverageQuantizer(8)
     v = _vars(q, ())
     x = tf.constant([0.123, 0.777, -0.3])
-    out = q(x, True, v, OFF, OFF)
+    out = q(x, True, v, quantize_active=OFF, ranges_frozen=OFF)
     np.testing.assert_array_equal(out.numpy(), x.numpy())
     assert v["count"].numpy() == 1.0
-    quantized = q(x, False, v, ON, OFF).numpy()
+    quantized = q(x, False, v, quantize_active=ON, ranges_frozen=OFF).numpy()
     assert not np.array_equal(quantized, x.numpy())
 
 

@@ -1,13 +1,15 @@
 """Knowledge distillation on Keras 3, built on `keras.distillation`.
 
-Example::
+Example:
 
-    import tfopt
-    distiller = tfopt.distillation.Distiller(teacher, student, "soft", alpha=0.7)
-    distiller.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    distiller.fit(x, y, epochs=5, callbacks=[tfopt.distillation.DistillationScheduler(
-        temperature=tfopt.distillation.LinearSchedule(8.0, 2.0, epochs=5))])
-    student = distiller.student
+```python
+import tfopt
+distiller = tfopt.distillation.Distiller(teacher, student, "soft", alpha=0.7)
+distiller.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+distiller.fit(x, y, epochs=5, callbacks=[tfopt.distillation.DistillationScheduler(
+    temperature=tfopt.distillation.LinearSchedule(8.0, 2.0, transition_epochs=4))])
+student = distiller.student
+```
 """
 
 from tfopt.distillation import losses

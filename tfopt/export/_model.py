@@ -9,11 +9,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfopt._keras import is_graph_model, is_tf_keras
+from tfopt.quantization import export_trace as _qat_export_trace
+from tfopt.quantization import is_qat_model
+
 
 def check_keras_model(model, argument: str = "model") -> keras.Model:
     """Raises a clear error unless `model` is a built Keras 3 model."""
-    module = type(model).__module__ or ""
-    if module.startswith(("tf_keras", "tensorflow.python.keras", "keras.api._v2")):
+    if is_tf_keras(model):
+        module = type(model).__module__
         raise TypeError(
             f"Argument `{argument}` is a tf_keras (Keras 2) model: {type(model).__name__} from "
             f"'{module}'. tfopt.export works on Keras 3 models (`import keras`). Rebuild the "
@@ -34,22 +38,14 @@ def check_keras_model(model, argument: str = "model") -> keras.Model:
     return model
 
 
-def is_qat(model) -> bool:
-    """True for a tfopt.quantization QAT model, told without importing that package."""
-    layers = getattr(model, "layers", None) or ()
-    return any(type(layer).__module__.startswith("tfopt.quantization") for layer in layers)
-
-
 @contextlib.contextmanager
-def export_trace(model):
-    """Context for tracing `model` to a file: a QAT model writes the ops its int8
-    kernels compute natively (average pooling's rounding) as the converters read them."""
-    if not is_qat(model):
+def export_trace(model, target: str):
+    """Context for tracing `model` to a `target` file ("tflite", "onnx"): a QAT model
+    writes the ops its int8 kernels compute natively as that converter reads them."""
+    if not is_qat_model(model):
         yield
         return
-    from tfopt.quantization.quantizers import exporting
-
-    with exporting():
+    with _qat_export_trace(model, target):
         yield
 
 
@@ -119,10 +115,9 @@ def as_functional(
     The batch dimension stays free unless `batch_size` fixes it (recurrent layers
     need a static batch to lower to TFLite builtins).
     """
-    is_graph_model = isinstance(model, (keras.Sequential, keras.src.models.Functional))
     if (
         batch_size is None
-        and is_graph_model
+        and is_graph_model(model)
         and all(s.name == t.name for s, t in zip(specs, model.inputs))
     ):
         return model
@@ -138,12 +133,13 @@ def as_functional(
     return keras.Model(inputs, outputs, name=f"{model.name}_export")
 
 
-def serving_function(model: keras.Model, specs: list[tf.TensorSpec]):
-    """A tf.function computing the model in inference mode, outputs flattened to a list."""
+def serving_function(model: keras.Model, specs: list[tf.TensorSpec], target: str):
+    """A tf.function computing the model in inference mode, outputs flattened to a list,
+    traced for a `target` file ("tflite", "onnx")."""
 
     @tf.function(input_signature=specs, autograph=False)
     def serve(*args):
-        with export_trace(model):
+        with export_trace(model, target):
             out = model(args[0] if len(args) == 1 else list(args), training=False)
         return tf.nest.flatten(out)
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tfopt.export import formats
+
 
 @dataclasses.dataclass(frozen=True)
 class IOSpec:
@@ -43,14 +45,7 @@ def open_runner(path, num_threads: int | None = None):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No such file: '{path}'")
-    suffix = path.suffix.lower()
-    if suffix == ".tflite":
-        return TFLiteRunner(path, num_threads)
-    if suffix == ".onnx":
-        return ONNXRunner(path, num_threads)
-    raise ValueError(
-        f"Cannot run '{path}': the suffix must be '.tflite' (LiteRT) or '.onnx' (onnxruntime)."
-    )
+    return formats.format_for(path).open_runner(path, num_threads)
 
 
 class TFLiteRunner:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tfopt.export import formats
+
 # Ops that do the arithmetic of a model; "runs in int8" is asked of these.
 COMPUTE_OPS = (
     "CONV_2D",
@@ -98,7 +100,7 @@ def _np_name(dtype) -> str:
         return str(getattr(dtype, "__name__", dtype))
 
 
-def _tflite_census(path: Path) -> OpCensus:
+def tflite_census(path: Path) -> OpCensus:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     it = Interpreter(
@@ -125,7 +127,7 @@ def _tflite_census(path: Path) -> OpCensus:
     return OpCensus(str(path), "tflite", ops)
 
 
-def _onnx_census(path: Path) -> OpCensus:
+def onnx_census(path: Path) -> OpCensus:
     import onnx
     from onnx import helper
 
@@ -163,15 +165,9 @@ def op_census(path) -> OpCensus:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a suffix other than `.tflite` or `.onnx`.
+        ValueError: a file ending no registered format has (`.tflite`, `.onnx`...).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No such file: '{path}'")
-    if path.suffix.lower() == ".tflite":
-        return _tflite_census(path)
-    if path.suffix.lower() == ".onnx":
-        return _onnx_census(path)
-    raise ValueError(
-        f"Argument `path` must be a '.tflite' or '.onnx' file. Received: path='{path}'"
-    )
+    return formats.format_for(path).census(path)

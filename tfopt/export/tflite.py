@@ -5,9 +5,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tfopt.export import _data, _files, _model, _quiet, _staging
+from tfopt.export import _data, _files, _model, _quiet, _staging, _tflite16x8
 from tfopt.export.result import ExportResult
 from tfopt.export.verify import verify
+from tfopt.quantization import export_info, is_qat_model
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8", "int16x8")
 _NEEDS_DATA = ("int8", "int16x8")
@@ -33,27 +34,52 @@ _QAT16 = "int16x8-qat"
 
 
 def _qat_quantization(model, quantization: str) -> str:
-    """'int8-qat' / 'int16x8-qat' for a tfopt.quantization QAT model, else `quantization`."""
-    if not _model.is_qat(model):
-        return quantization
-    from tfopt.quantization import _export
+    """'int8-qat' / 'int16x8-qat' for a tfopt.quantization QAT model, else `quantization`.
 
-    return _export.tflite_quantization(model, quantization)
+    Checks the request against what the model was trained for, and (16x8) that the
+    weights fit the route the export will take, before anything is converted.
+    """
+    if not is_qat_model(model):
+        return quantization
+    info = export_info(model)
+    if info.activation_bits == 16:
+        mode, accepted = _QAT16, ("float32", "int16x8")
+        told = "Pass quantization=None or 'int16x8'"
+        other = (
+            " An int8 file would not compute what it was trained for: to get one, quantize "
+            "the float model with config='tflite'."
+        )
+    else:
+        mode, accepted = _QAT, ("float32", "int8")
+        told = "Pass quantization=None or 'int8'"
+        other = ""
+    if quantization not in accepted:
+        bits = mode.split("-")[0]
+        raise ValueError(
+            f"Model {model.name!r} is a QAT model: it exports to {bits} from its trained ranges. "
+            f"{told}. Received: quantization={quantization!r}. For a float or float16 file, "
+            f"export the float model the QAT model was made from.{other}"
+        )
+    if mode == _QAT16:
+        reasons = _tflite16x8.needs_calibrator(info)
+        if reasons:
+            _tflite16x8.calibrator_dense_per_channel(info, reasons)
+    info.check_ranges_observed()
+    return mode
 
 
 def _qat_finish(converter, model, quantization, calibration, specs, int8_io, sparse):
     """What the converter's output still needs; may reconfigure `converter` (16x8 QAT).
 
-    16x8 QAT (see tfopt/quantization/_tflite16x8.py): the converter writes int32
-    biases the int16 kernels read as int64, so they are widened; a model with
-    layers the converter cannot make int16 from fake-quant ops is converted to
-    float and quantized by TFLite's 16x8 quantizer with the trained ranges.
+    16x8 QAT (see _tflite16x8.py): the converter writes int32 biases the int16
+    kernels read as int64, so they are widened; a model with layers the converter
+    cannot make int16 from fake-quant ops is converted to float and quantized by
+    TFLite's 16x8 quantizer with the trained ranges.
     """
     if quantization != _QAT16:
         return lambda flatbuffer: flatbuffer
-    from tfopt.quantization import _tflite16x8
-
-    reasons = _tflite16x8.needs_calibrator(model)
+    info = export_info(model)
+    reasons = _tflite16x8.needs_calibrator(info)
     if not reasons:
         return _tflite16x8.int64_biases
     if sparse:
@@ -62,7 +88,7 @@ def _qat_finish(converter, model, quantization, calibration, specs, int8_io, spa
             f"{', '.join(reasons)} go through TFLite's 16x8 quantizer, which does not encode "
             "sparse weights. Export with sparse=False."
         )
-    dense_per_channel = _tflite16x8.calibrator_dense_per_channel(model, reasons)
+    dense_per_channel = _tflite16x8.calibrator_dense_per_channel(info, reasons)
     converter.optimizations = []  # float, the fake-quant ops as QUANTIZE/DEQUANTIZE pairs
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.inference_input_type = converter.inference_output_type = tf.float32
@@ -251,7 +277,7 @@ def _convert(export_model, model, quantization, calibration, specs, int8_io, spa
     _configure(converter, quantization, calibration, [s.name for s in specs], int8_io, sparse)
     finish = _qat_finish(converter, model, quantization, calibration, specs, int8_io, sparse)
     try:
-        with _quiet.quiet() as log, _model.export_trace(export_model):
+        with _quiet.quiet() as log, _model.export_trace(model, "tflite"):
             return finish(converter.convert())
     except Exception as err:
         message = f"{err}\n{log.text}"

@@ -8,7 +8,11 @@ small = tfopt.pruning.strip_pruning(pruned)
 """
 
 from tfopt.pruning.prune import prune_low_magnitude, strip_pruning
-from tfopt.pruning.prune_registry import PrunableLayer
+from tfopt.pruning.prune_registry import (
+    PrunableLayer,
+    register_prunable,
+    unregister_prunable,
+)
 from tfopt.pruning.pruning_callbacks import PruningSummaries, UpdatePruningStep
 from tfopt.pruning.pruning_schedule import ConstantSparsity, PolynomialDecay, PruningSchedule
 from tfopt.pruning.pruning_wrapper import PruneLowMagnitude
@@ -24,6 +28,8 @@ __all__ = [
     "SparsityReport",
     "UpdatePruningStep",
     "prune_low_magnitude",
+    "register_prunable",
     "sparsity_report",
     "strip_pruning",
+    "unregister_prunable",
 ]

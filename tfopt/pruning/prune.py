@@ -6,29 +6,16 @@ from collections.abc import Sequence
 
 import keras
 
+from tfopt._keras import clone_layer, is_graph_model
 from tfopt.pruning import prune_registry
 from tfopt.pruning.pruning_callbacks import collect_pruning_layers
 from tfopt.pruning.pruning_schedule import PruningSchedule
 from tfopt.pruning.pruning_wrapper import PruneLowMagnitude, _check_params
 
 
-def _is_graph_model(model) -> bool:
-    from keras.src.models.functional import Functional
-
-    return isinstance(model, (keras.Sequential, Functional))
-
-
 def _copy_layer(layer):
     """A new layer with the same class, config, build and weights (not sharing variables)."""
-    copy = layer.__class__.from_config(layer.get_config())
-    if layer.built:
-        build_config = layer.get_build_config()
-        if build_config:
-            copy.build_from_config(build_config)
-        elif not copy.built:
-            copy.build()
-        copy.set_weights(layer.get_weights())
-    return copy
+    return clone_layer(layer, copy_weights=True)
 
 
 def _subclassed_message(model) -> str:
@@ -51,7 +38,7 @@ def _matches(layer, leave_dense) -> bool:
 def _prune_model(model, params: dict, leave_dense):
     def clone_function(layer):
         if isinstance(layer, keras.Model):
-            if _is_graph_model(layer):
+            if is_graph_model(layer):
                 return _prune_model(layer, params, leave_dense)
             if _matches(layer, leave_dense) or not layer.weights:
                 return _copy_layer(layer)
@@ -97,8 +84,8 @@ def prune_low_magnitude(
     pruned = tfopt.pruning.prune_low_magnitude(
         model, tfopt.pruning.PolynomialDecay(0.0, 0.8, begin_step=0, end_step=1000)
     )
-    pruned.compile(...)
-    pruned.fit(x, y, callbacks=[tfopt.pruning.UpdatePruningStep()])
+    pruned.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    pruned.fit(x, y, epochs=2, callbacks=[tfopt.pruning.UpdatePruningStep()])
     small = tfopt.pruning.strip_pruning(pruned)
     ```
 
@@ -144,7 +131,7 @@ def prune_low_magnitude(
                 f"Model {to_prune.name!r} is already pruned (it holds PruneLowMagnitude "
                 "layers). Prune a model once; to change the schedule, strip_pruning() it first."
             )
-        if not _is_graph_model(to_prune):
+        if not is_graph_model(to_prune):
             raise ValueError(_subclassed_message(to_prune))
         return _prune_model(to_prune, params, leave_dense)
     if isinstance(to_prune, keras.layers.Layer):
@@ -177,7 +164,7 @@ def _strip_model(model):
     def clone_function(layer):
         if isinstance(layer, PruneLowMagnitude):
             return _strip_wrapper(layer)
-        if isinstance(layer, keras.Model) and _is_graph_model(layer):
+        if isinstance(layer, keras.Model) and is_graph_model(layer):
             return _strip_model(layer)
         if isinstance(layer, keras.layers.InputLayer):
             return layer
@@ -220,7 +207,7 @@ def strip_pruning(model):
             "Pass the model returned by tfopt.pruning.prune_low_magnitude(...). "
             f"Received: model={model.name!r}"
         )
-    if not _is_graph_model(model):
+    if not is_graph_model(model):
         raise ValueError(
             _subclassed_message(model).replace("prune_low_magnitude", "strip_pruning")
         )

@@ -1,9 +1,11 @@
-"""Which weights of which layers get pruned, and the extension point for your own layers.
+"""Which weights of which layers get pruned, and the extension points for your own layers.
 
-A readable table: built-in layer class -> (attribute path of each prunable
-weight, the weight's input-channel axis used by m:n sparsity). Layers with no
-weights, and the normalization layers listed in `_KEPT_DENSE`, pass through
-unpruned. Your own layers implement `PrunableLayer.get_prunable_weights()`.
+A readable table: layer class -> (attribute path of each prunable weight, the
+weight's input-channel axis used by m:n sparsity), filled through
+`register_prunable` for the built-in layers as for a user's. Layers with no
+weights, and the normalization layers registered with no weights, pass through
+unpruned. Your own layers either implement `PrunableLayer.get_prunable_weights()`
+or are registered with `register_prunable`.
 """
 
 from __future__ import annotations
@@ -14,9 +16,85 @@ import keras
 
 L = keras.layers
 
-# class -> ((attribute path, m:n axis), ...). The m:n axis is the input-channel axis:
-# Dense (in, out) and ConvND (..., in, out) -> -2; ConvNDTranspose (..., out, in) -> -1.
-_PRUNABLE: tuple[tuple[type, tuple[tuple[str, int], ...]], ...] = (
+# Registered classes -> ((attribute path, m:n axis), ...); () for layers kept dense.
+# Filled below through register_prunable, and by users.
+_REGISTRY: dict[type, tuple[tuple[str, int], ...]] = {}
+
+
+def register_prunable(layer_class: type, weights, *, override: bool = False) -> type:
+    """Registers which weights of `layer_class` magnitude pruning prunes.
+
+    Subclasses match too (the most specific registered class wins), as
+    tfmot's registry does for its built-in layers. `weights` names each prunable
+    weight by its attribute path on the layer ("kernel", "cell.kernel") with the
+    axis that m:n sparsity groups along (the input-channel axis: -2 for a
+    Dense/ConvND kernel). An empty `weights` registers a layer that has weights
+    but is kept dense (pruning it would save nothing, e.g. a normalization).
+
+    Example:
+
+    ```python
+    class Gated(keras.layers.Layer):
+        def build(self, shape):
+            self.w = self.add_weight(shape=(shape[-1], 8))
+        def call(self, x):
+            return keras.ops.matmul(x, self.w)
+
+    tfopt.pruning.register_prunable(Gated, [("w", -2)])
+    ```
+
+    Args:
+        layer_class: a subclass of `keras.layers.Layer`.
+        weights: a sequence of (attribute path, m:n axis) pairs, or of attribute
+            paths (axis -2).
+        override: replace an existing registration. Defaults to `False`.
+
+    Returns:
+        `layer_class`.
+
+    Raises:
+        TypeError: `layer_class` is not a Keras layer class, or a malformed entry.
+        ValueError: the class is registered already and `override` is False.
+    """
+    if not (isinstance(layer_class, type) and issubclass(layer_class, keras.layers.Layer)):
+        raise TypeError(
+            "Argument `layer_class` must be a subclass of keras.layers.Layer. "
+            f"Received: layer_class={layer_class!r}"
+        )
+    entries = []
+    for item in weights:
+        path, axis = (item, -2) if isinstance(item, str) else tuple(item)
+        if not isinstance(path, str) or not isinstance(axis, int) or isinstance(axis, bool):
+            raise TypeError(
+                "Argument `weights` must hold (attribute path, axis) pairs such as "
+                f"('kernel', -2), or attribute paths. Received: {item!r}"
+            )
+        entries.append((path, axis))
+    if layer_class in _REGISTRY and not override:
+        raise ValueError(
+            f"Layer class {layer_class.__name__} is registered already. Pass override=True to "
+            "replace its entry."
+        )
+    _REGISTRY[layer_class] = tuple(entries)
+    return layer_class
+
+
+def unregister_prunable(layer_class: type) -> None:
+    """Removes a registration made with `register_prunable` (no error if there is none)."""
+    _REGISTRY.pop(layer_class, None)
+
+
+def _entry(layer):
+    """The registered entry of the most specific class `layer` is an instance of, or None."""
+    for cls in type(layer).__mro__:
+        if cls in _REGISTRY:
+            return _REGISTRY[cls]
+    return None
+
+
+# The m:n axis is the input-channel axis: Dense (in, out) and ConvND (..., in, out) -> -2;
+# ConvNDTranspose (..., out, in) -> -1; EinsumDense's kernel starts with its input axis.
+for _cls, _weights in (
     (L.Dense, (("kernel", -2),)),
     (L.EinsumDense, (("kernel", 0),)),
     (L.Conv1DTranspose, (("kernel", -1),)),
@@ -42,17 +120,15 @@ _PRUNABLE: tuple[tuple[type, tuple[tuple[str, int], ...]], ...] = (
             ("_output_dense.kernel", 0),
         ),
     ),
-)
-
-# Layers with weights that stay dense (pruning them saves nothing and hurts accuracy).
-_KEPT_DENSE: tuple[type, ...] = (
-    L.BatchNormalization,
-    L.LayerNormalization,
-    L.GroupNormalization,
-    L.UnitNormalization,
-    L.Normalization,
-    L.PReLU,
-)
+    # Layers with weights that stay dense (pruning them saves nothing and hurts accuracy).
+    (L.BatchNormalization, ()),
+    (L.LayerNormalization, ()),
+    (L.GroupNormalization, ()),
+    (L.UnitNormalization, ()),
+    (L.Normalization, ()),
+    (L.PReLU, ()),
+):
+    register_prunable(_cls, _weights)
 
 
 class PrunableLayer(abc.ABC):
@@ -81,16 +157,12 @@ def _attribute(layer, path: str):
 
 def is_known(layer) -> bool:
     """True when tfopt knows what to prune in `layer` (maybe nothing)."""
-    if isinstance(layer, PrunableLayer):
-        return True
-    return any(isinstance(layer, cls) for cls, _ in _PRUNABLE) or isinstance(layer, _KEPT_DENSE)
+    return isinstance(layer, PrunableLayer) or _entry(layer) is not None
 
 
 def has_prunable_weights(layer) -> bool:
     """True when `layer` (by its class) has weights tfopt prunes."""
-    if isinstance(layer, PrunableLayer):
-        return True
-    return any(isinstance(layer, cls) for cls, _ in _PRUNABLE)
+    return isinstance(layer, PrunableLayer) or bool(_entry(layer))
 
 
 def prunable_weights(layer) -> list[tuple[object, int]]:
@@ -104,7 +176,4 @@ def prunable_weights(layer) -> list[tuple[object, int]]:
     """
     if isinstance(layer, PrunableLayer):
         return [(w, -2 if len(w.shape) >= 2 else 0) for w in layer.get_prunable_weights()]
-    for cls, entries in _PRUNABLE:
-        if isinstance(layer, cls):
-            return [(_attribute(layer, path), axis) for path, axis in entries]
-    return []
+    return [(_attribute(layer, path), axis) for path, axis in _entry(layer) or ()]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import keras
 
-from tfopt.quantization import registry
+from tfopt._keras import clone_layer
+from tfopt.quantization import registry, tflite_scheme
 from tfopt.quantization.annotate import QuantizeAnnotate
 from tfopt.quantization.config import QuantizationConfig
 from tfopt.quantization.quantize_config import LayerQuantizeConfig
@@ -12,10 +13,6 @@ from tfopt.quantization.quantize_wrapper import QuantizeLayer, QuantizeWrapper
 
 # States of a tensor in the rebuilt graph.
 _FLOAT, _QUANT, _PENDING = "float", "quantized", "pending-activation"
-
-
-def _clone(layer):
-    return layer.__class__.from_config(layer.get_config())
 
 
 def _unsupported_error(layer) -> ValueError:
@@ -98,9 +95,9 @@ class _Planner:
         if spec is None or spec.kind != "weighted":
             return
         layer = self.entries[id(node.operation)][0]
-        if isinstance(layer, keras.layers.Conv2DTranspose):
-            return  # its kernel's output channels are not on the last axis
-        if registry.activation_name(getattr(layer, "activation", None)) != "linear":
+        if not spec.folds_batchnorm:
+            return
+        if tflite_scheme.activation_name(getattr(layer, "activation", None)) != "linear":
             return
         user = self.single_consumer(node)
         if user is None:
@@ -117,7 +114,7 @@ class _Planner:
             return
         self.folded[id(user)] = node
 
-    def output_absorbed(self, node, kind):
+    def output_absorbed(self, node):
         """True when the consumer quantizes this node's output for it.
 
         A weighted op's (possibly BN-folded) or an Add's output feeding exactly
@@ -139,8 +136,7 @@ class _Planner:
         if spec.kind != "activation":
             return False
         # TFLite's int8 CONV / DEPTHWISE / FULLY_CONNECTED / ADD / SUB fuse a ReLU(6).
-        layer = self.entries[id(node.operation)][0]
-        return kind == "weighted" or isinstance(layer, (keras.layers.Add, keras.layers.Subtract))
+        return self.spec(node).fuses_activation
 
     def bn_of(self, node):
         user = self.single_consumer(node)
@@ -238,10 +234,13 @@ def transform(
             for t in node.input_tensors:
                 args_map[id(t)] = values[id(t)][0]
         args, kwargs = node.arguments.fill_in(args_map)
-        clone = _clone(inner)
+        clone = clone_layer(inner)
         if custom is not None:
             layer = QuantizeWrapper(clone, custom)
-            state = _QUANT if custom.get_output_quantizers(clone) else _FLOAT
+            quantizes = custom.get_output_quantizers(clone) or (
+                custom.get_activations_and_quantizers(clone)
+            )
+            state = _QUANT if quantizes else _FLOAT
             bn = None
         elif not quantize:
             layer, state, bn = clone, _FLOAT, None
@@ -255,9 +254,9 @@ def transform(
             state = _QUANT if states == {_QUANT} else _FLOAT
         else:
             bn_node = plan.bn_of(node) if spec.kind == "weighted" else None
-            bn = _clone(bn_node.operation if bn_node else None) if bn_node else None
-            pending = plan.output_absorbed(node, spec.kind)
-            own_ok = registry.own_activation_fusable(inner)
+            bn = clone_layer(bn_node.operation if bn_node else None) if bn_node else None
+            pending = plan.output_absorbed(node)
+            own_ok = tflite_scheme.own_activation_fusable(inner)
             qc = LayerQuantizeConfig(
                 weights=dict(spec.weights),
                 quantize_output=not pending,

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import keras
 
+from tfopt._keras import clone_layer, is_graph_model, is_tf_keras
 from tfopt.quantization import _transform
 from tfopt.quantization.annotate import QuantizeAnnotate
 from tfopt.quantization.config import QuantizationConfig, resolve_config
+from tfopt.quantization.export_info import is_qat_model
 from tfopt.quantization.quantize_config import QuantizeConfig
-from tfopt.quantization.quantize_wrapper import QuantizeLayer, QuantizeWrapper
-
-
-def is_qat_model(model) -> bool:
-    """True when `model` holds fake-quantization layers made by tfopt.quantization."""
-    layers = getattr(model, "layers", None) or []
-    return any(isinstance(layer, (QuantizeWrapper, QuantizeLayer)) for layer in layers)
 
 
 def _as_functional(model, argument="to_quantize") -> keras.Model:
-    module = type(model).__module__ or ""
-    if module.startswith(("tf_keras", "tensorflow.python.keras", "keras.api._v2")):
+    if is_tf_keras(model):
         raise TypeError(
             f"Argument `{argument}` is a tf_keras (Keras 2) model. tfopt.quantization works on "
             "Keras 3 models; for tf_keras use tensorflow_model_optimization directly."
@@ -45,7 +39,7 @@ def _as_functional(model, argument="to_quantize") -> keras.Model:
                 "`keras.Input(shape=...)` or build it, e.g. `model.build((None, 28, 28, 1))`."
             )
         return keras.Model(model.inputs, model.outputs, name=model.name)
-    if not isinstance(model, keras.src.models.Functional):
+    if not is_graph_model(model):
         raise TypeError(
             f"Argument `{argument}` is a subclassed model ({type(model).__name__}) with no "
             "functional graph, so QAT cannot see where the layers connect. Build it as a "
@@ -151,7 +145,7 @@ def quantize_annotate_model(to_annotate: keras.Model) -> keras.Model:
     def annotate(layer):
         if isinstance(layer, (QuantizeAnnotate, keras.layers.InputLayer)):
             return layer
-        return QuantizeAnnotate(layer.__class__.from_config(layer.get_config()))
+        return QuantizeAnnotate(clone_layer(layer))
 
     annotated = keras.models.clone_model(model, clone_function=annotate)
     for new, old in zip(annotated.layers, model.layers):
@@ -199,3 +193,46 @@ def quantize_apply(
     return _transform.transform(
         functional, config, annotated_only=True, preserve_sparsity=bool(preserve_sparsity)
     )
+
+
+def quantize_scope(*args):
+    """A scope in which saved QAT models with custom configs or quantizers load (tfmot's name).
+
+    tfopt's own classes load without it (they are registered with Keras); pass
+    your `QuantizeConfig` / `Quantizer` classes, as dicts or as classes.
+
+    Example:
+
+    ```python
+    class MyDenseConfig(tfopt.quantization.LayerQuantizeConfig):
+        pass
+
+    dense = tfopt.quantization.quantize_annotate_layer(
+        keras.layers.Dense(8), MyDenseConfig(weights={"kernel": "last"}))
+    qat = tfopt.quantization.quantize_apply(keras.Sequential([keras.Input((16,)), dense]))
+    qat.save("qat.keras")
+    with tfopt.quantization.quantize_scope({"MyDenseConfig": MyDenseConfig}):
+        loaded = keras.saving.load_model("qat.keras")
+    ```
+
+    Args:
+        *args: dicts of {name: class}, or classes (named by `__name__`).
+
+    Returns:
+        A `keras.saving.custom_object_scope` context manager.
+
+    Raises:
+        TypeError: an argument that is neither a dict nor a class.
+    """
+    objects = {}
+    for arg in args:
+        if isinstance(arg, dict):
+            objects.update(arg)
+        elif isinstance(arg, type):
+            objects[arg.__name__] = arg
+        else:
+            raise TypeError(
+                "Arguments of quantize_scope must be dicts of {name: class} or classes. "
+                f"Received: {arg!r}"
+            )
+    return keras.saving.custom_object_scope(objects)

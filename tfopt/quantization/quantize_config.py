@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import keras
 
+from tfopt.quantization._layouts import LAYOUTS
 from tfopt.quantization.config import QuantizationConfig
 from tfopt.quantization.quantizers import (
     FixedRangeQuantizer,
     LastValueQuantizer,
     MovingAverageQuantizer,
 )
-
-# Where the output channels of a kernel sit, for per-channel ranges.
-LAYOUTS = ("last", "depthwise", "transpose", "tensor")
 
 # TFLite's int16 softmax, logistic and tanh kernels write a fixed output scale of
 # 1/32768 with zero-point 0: 16-bit codes -32768..32767 on [-1, 32767/32768].
@@ -22,12 +20,21 @@ _INT16_FIXED_OUTPUT_RANGE = (-1.0, 32767.0 / 32768.0)
 class QuantizeConfig:
     """Tells `QuantizeWrapper` how to quantize one layer (tfmot's interface, Keras 3).
 
-    Subclass it for a custom layer and pass it to `quantize_annotate_layer`.
-    `get_weights_and_quantizers` returns (variable, quantizer) pairs: the
-    wrapper substitutes the fake-quantized value for the variable while the
-    layer runs (so `set_quantize_weights` is optional here). Ranges are per
-    tensor unless the quantizer is `per_axis`, then per slice of the weight's
-    last axis (override `get_weight_layouts` for other layouts).
+    Subclass it for a custom layer and pass it to `quantize_annotate_layer`; a
+    tfmot `QuantizeConfig` ports by changing its import.
+
+    - `get_weights_and_quantizers(layer)`: (variable, quantizer) pairs. The
+      wrapper substitutes the fake-quantized value for each variable while the
+      layer runs, so `set_quantize_weights` is not called (Keras 3 layers keep
+      their weights in variables, which cannot be reassigned to tensors).
+      Ranges are per tensor unless the quantizer is `per_axis`, then per slice
+      of the weight's last axis (override `get_weight_layouts` for others).
+    - `get_activations_and_quantizers(layer)`: (activation function, quantizer)
+      pairs. While the layer runs, the wrapper hands `set_quantize_activations`
+      one function per pair that applies the activation and fake-quantizes its
+      result, and afterwards hands it the original functions back. The default
+      `set_quantize_activations` sets `layer.activation` (one pair).
+    - `get_output_quantizers(layer)`: quantizers of the layer's output.
 
     Example:
 
@@ -36,8 +43,14 @@ class QuantizeConfig:
     class MyDenseConfig(tfopt.quantization.QuantizeConfig):
         def get_weights_and_quantizers(self, layer):
             return [(layer.kernel, tfopt.quantization.LastValueQuantizer(num_bits=4))]
+        def get_activations_and_quantizers(self, layer):
+            return [(layer.activation, tfopt.quantization.MovingAverageQuantizer())]
+        def set_quantize_weights(self, layer, quantize_weights):
+            pass
+        def set_quantize_activations(self, layer, quantize_activations):
+            layer.activation = quantize_activations[0]
         def get_output_quantizers(self, layer):
-            return [tfopt.quantization.MovingAverageQuantizer()]
+            return []
         def get_config(self):
             return {}
     ```
@@ -48,14 +61,29 @@ class QuantizeConfig:
         return []
 
     def get_activations_and_quantizers(self, layer) -> list:
-        """Unused by tfopt (activations are quantized at the layer output)."""
+        """(activation function, Quantizer) pairs of `layer`: each activation's result
+        is fake-quantized."""
         return []
 
     def set_quantize_weights(self, layer, quantize_weights) -> None:
-        """Optional: tfopt substitutes the quantized weights itself."""
+        """Not called: tfopt substitutes the quantized weights itself (see the class)."""
 
     def set_quantize_activations(self, layer, quantize_activations) -> None:
-        """Optional: tfopt quantizes activations at the layer output."""
+        """Puts activation functions in place on `layer` (one per activation pair).
+
+        The default sets `layer.activation` when there is exactly one pair.
+
+        Raises:
+            NotImplementedError: more than one pair, or a layer with no `activation`.
+        """
+        if len(quantize_activations) == 1 and hasattr(layer, "activation"):
+            layer.activation = quantize_activations[0]
+            return
+        raise NotImplementedError(
+            f"{type(self).__name__}.get_activations_and_quantizers returned "
+            f"{len(quantize_activations)} activations for layer {layer.name!r}: implement "
+            "set_quantize_activations(layer, quantize_activations) to put them in place."
+        )
 
     def get_output_quantizers(self, layer) -> list:
         """Quantizers of the layer's output: [] (float output) or [one Quantizer]."""
@@ -66,12 +94,14 @@ class QuantizeConfig:
         return ["last"] * len(self.get_weights_and_quantizers(layer))
 
     def get_config(self) -> dict:
+        """The config's constructor arguments (a flat dict), so the model can be saved."""
         raise NotImplementedError(
             f"{type(self).__name__} must implement get_config() so the model can be saved."
         )
 
     @classmethod
     def from_config(cls, config: dict):
+        """The config of a `get_config` dict."""
         return cls(**config)
 
 
@@ -157,13 +187,9 @@ class LayerQuantizeConfig(QuantizeConfig):
     def get_output_quantizers(self, layer):
         if not self.quantize_output:
             return []
-        from tfopt.quantization import registry
+        from tfopt.quantization import tflite_scheme
 
-        if isinstance(layer, keras.layers.Softmax):
-            name = "softmax"
-        else:
-            name = registry.activation_name(getattr(layer, "activation", None))
-        fixed = registry.FIXED_OUTPUT_RANGES.get(name)
+        fixed = tflite_scheme.FIXED_OUTPUT_RANGES.get(tflite_scheme.output_activation(layer))
         if fixed is not None and self.config.activation_bits == 16:
             return [FixedRangeQuantizer(*_INT16_FIXED_OUTPUT_RANGE, num_bits=16)]
         if fixed is not None and not self.config.symmetric_activations:

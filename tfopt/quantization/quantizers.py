@@ -8,61 +8,10 @@ with the model and averaged across replicas under `tf.distribute`.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-
 import keras
 import tensorflow as tf
 
-_EXPORT = threading.local()
-
-
-@contextlib.contextmanager
-def _export_flag(name: str):
-    setattr(_EXPORT, name, True)
-    try:
-        yield
-    finally:
-        setattr(_EXPORT, name, False)
-
-
-def exporting():
-    """While an exporter traces a QAT model: ops the int8 kernels compute natively are
-    written as the converters read them, not as the Keras model emulates them."""
-    return _export_flag("tracing")
-
-
-def onnx_export_mode():
-    """While tracing for ONNX: narrow-range activation fake-quants are written as the
-    same grid with one more code (tf2onnx converts only non-narrow FakeQuant ops)."""
-    return _export_flag("onnx")
-
-
-def _exporting() -> bool:
-    return getattr(_EXPORT, "tracing", False)
-
-
-def _onnx_mode() -> bool:
-    return getattr(_EXPORT, "onnx", False)
-
-
-def nudged(min_value, max_value, num_bits: int, narrow_range: bool):
-    """TF's fake-quant grid of a range: (scale, zero point as a signed int of num_bits).
-
-    Same arithmetic as tf.quantization.fake_quant_with_min_max_vars (numpy arrays in,
-    out; per channel when min/max are vectors). A value v is stored as
-    round(v / scale) + zero_point in [-2^(b-1) (+1 if narrow), 2^(b-1) - 1].
-    """
-    import numpy as np
-
-    low, high = np.asarray(min_value, np.float64), np.asarray(max_value, np.float64)
-    quant_min = 1.0 if narrow_range else 0.0
-    quant_max = float(2**num_bits - 1)
-    scale = (high - low) / (quant_max - quant_min)
-    scale = np.where(scale > 0, scale, 1.0)
-    zero_from_min = quant_min - low / scale
-    zero = np.clip(np.floor(zero_from_min + 0.5), quant_min, quant_max)  # std::round, >= 0 here
-    return scale.astype(np.float32), (zero - 2 ** (num_bits - 1)).astype(np.int64)
+from tfopt.quantization import _trace, grid
 
 
 def _check_bits(num_bits, allow_16: bool = False) -> int:
@@ -87,25 +36,71 @@ def fake_quant(x, min_value, max_value, num_bits: int, narrow_range: bool, per_a
 
 
 class Quantizer:
-    """Base class of the fake-quantizers: `build` makes range variables, `__call__` quantizes.
+    """Base class of the fake-quantizers (tfmot's `Quantizer` interface, on Keras 3).
 
-    A subclass implements `build(shape, name, layer) -> dict of variables` and
-    `__call__(inputs, training, weights, active, frozen) -> tensor`, where
-    `active` and `frozen` are 0/1 float scalars: fake quantization is identity
-    while `active` is 0, and ranges stop updating while `frozen` is 1.
+    A subclass implements `build(tensor_shape, name, layer) -> dict` (the
+    variables it keeps, made with `layer.add_weight`), `__call__(inputs, training,
+    weights, **kwargs) -> tensor` and `get_config()`, exactly as in
+    `tfmot.quantization.keras.quantizers.Quantizer`: a tfmot quantizer ports by
+    changing its import. tfopt's wrappers pass two keyword arguments a quantizer
+    may honour (tfmot's quantizers ignore unknown ones):
+
+    - `quantize_active`: 1.0 to fake-quantize, 0.0 to pass values through while
+      training (`QATCallback`'s quantization delay).
+    - `ranges_frozen`: 1.0 to stop updating ranges (`QATCallback`'s freeze).
+
+    Each is a Python float when the training step was traced with a fixed
+    value, else a 0/1 float variable.
+
+    Example:
+
+    ```python
+    class ClipQuantizer(tfopt.quantization.quantizers.Quantizer):
+        def build(self, tensor_shape, name, layer):
+            return {"max": layer.add_weight(name=f"{name}_max", shape=(),
+                                            initializer=keras.initializers.Constant(6.0),
+                                            trainable=False)}
+
+        def __call__(self, inputs, training, weights, **kwargs):
+            return tf.quantization.fake_quant_with_min_max_vars(
+                inputs, -weights["max"], weights["max"], num_bits=8, narrow_range=True)
+
+        def get_config(self):
+            return {}
+    ```
     """
 
-    def build(self, shape, name: str, layer: keras.layers.Layer) -> dict:
+    def build(self, tensor_shape, name: str, layer: keras.layers.Layer) -> dict:
+        """Makes the quantizer's variables on `layer`; returns them by name."""
         raise NotImplementedError
 
-    def __call__(self, inputs, training, weights, active, frozen):
+    def __call__(self, inputs, training, weights, **kwargs):
+        """Fake-quantizes `inputs` with the variables `weights` made by `build`."""
         raise NotImplementedError
+
+    def get_range(self, weights):
+        """The (min, max) of the quantizer's grid, or None when it has no min/max range.
+
+        The exporters and the wrapper read a quantizer's grid from here: by
+        default the `"min"` and `"max"` variables, when `build` made them.
+
+        Args:
+            weights: the dict `build` returned.
+
+        Returns:
+            (min, max) (variables, tensors or floats), or None.
+        """
+        if "min" in weights and "max" in weights:
+            return weights["min"], weights["max"]
+        return None
 
     def get_config(self) -> dict:
+        """The quantizer's constructor arguments (a flat dict)."""
         raise NotImplementedError
 
     @classmethod
     def from_config(cls, config: dict):
+        """The quantizer of a `get_config` dict."""
         return cls(**config)
 
     def __eq__(self, other):
@@ -113,6 +108,11 @@ class Quantizer:
 
     def __hash__(self):
         return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
+
+
+def _flags(kwargs) -> tuple:
+    """(quantize_active, ranges_frozen) of a quantizer call: on and not frozen by default."""
+    return kwargs.get("quantize_active", 1.0), kwargs.get("ranges_frozen", 0.0)
 
 
 def _is_const(flag, value: float) -> bool:
@@ -187,7 +187,8 @@ class LastValueQuantizer(Quantizer):
         high = tf.maximum(tf.reduce_max(inputs, axis=axes), 0.0)
         return low, high
 
-    def __call__(self, inputs, training, weights, active, frozen):
+    def __call__(self, inputs, training, weights, **kwargs):
+        active, frozen = _flags(kwargs)
         if training and not _is_const(frozen, 1.0):
             # A statistic, not a trainable function of the weights (as in tfmot, which
             # reads it back from its variables): no gradient through max|w|.
@@ -303,17 +304,18 @@ class MovingAverageQuantizer(Quantizer):
         _assign_add(weights["count"], 1.0 - frozen)
         return low, high
 
-    def __call__(self, inputs, training, weights, active, frozen):
+    def __call__(self, inputs, training, weights, **kwargs):
+        active, frozen = _flags(kwargs)
         if training and _is_const(frozen, 1.0):  # frozen when traced: read the ranges
             low, high = weights["min"], weights["max"]
         elif training:
             low, high = self._observe(inputs, weights, frozen)
         else:
             low, high = weights["min"], weights["max"]
-            if self.narrow_range and _onnx_mode():
+            if self.narrow_range and _trace.target() == "onnx":
                 # Narrow range [low, high] on codes 1..255 is the grid of codes 0..255
                 # from low - step: the same scale and zero-point for tf2onnx.
-                step = (high - low) / float(2**self.num_bits - 2)
+                step = grid.step(low, high, self.num_bits, narrow_range=True)
                 quantized = fake_quant(inputs, low - step, high, self.num_bits, False, False)
                 return quantized
         quantized = fake_quant(inputs, low, high, self.num_bits, self.narrow_range, False)
@@ -366,7 +368,11 @@ class FixedRangeQuantizer(Quantizer):
     def build(self, shape, name, layer):
         return {}
 
-    def __call__(self, inputs, training, weights, active, frozen):
+    def get_range(self, weights):
+        return self.min_value, self.max_value
+
+    def __call__(self, inputs, training, weights, **kwargs):
+        active, _ = _flags(kwargs)
         quantized = fake_quant(inputs, self.min_value, self.max_value, self.num_bits, False, False)
         if training:
             return _select(active, quantized, inputs)

@@ -1,147 +1,215 @@
-"""The layer table: how each built-in Keras layer takes part in QAT.
+"""The public layer registry: how each Keras layer class takes part in QAT.
 
-Kinds:
-    "weighted": kernels fake-quantized (per channel where the config says so),
-        output quantized unless a ReLU/ReLU6 follows it (then the activation
-        quantizes, so the int8 kernel runs conv+bias+relu fused).
-    "activation": ReLU/ReLU6 (fusable into the preceding weighted op); output quantized.
-    "output": computes new values (Add, Concatenate, average pooling...); output quantized.
+Every built-in layer is registered through the same `register_layer` call a user
+makes for their own layer (see `tfopt/quantization/tflite_scheme.py`), so a
+custom layer is a first-class citizen: `quantize_model` wraps it, folds a
+BatchNormalization into it, fuses a ReLU after it and the exporters read it
+exactly as they read a built-in one.
+
+Kinds (`LayerSpec.kind`):
+    "weighted": weights fake-quantized (per channel where the config says so),
+        output quantized unless a fusable ReLU/ReLU6 follows it (then the
+        activation quantizes, so the int8 kernel runs op+bias+relu fused).
+    "activation": a ReLU/ReLU6 the int8 kernels can fuse into the op before it;
+        output quantized.
+    "output": computes new values (Add, Concatenate, average of a window...);
+        output quantized.
     "passthrough": moves or selects values (max pooling, reshape, padding...);
         output keeps its input's quantization, as the int8 kernels require.
-    "same_scale": average pooling: computes new values but the int8 kernel keeps
-        its input's scale and zero point; the output is rounded back onto the
+    "same_scale": computes new values but the int8 kernel keeps its input's scale
+        and zero point (average pooling); the output is rounded back onto the
         input's grid the way that kernel rounds (half away from zero).
     "concat": quantizes its output; producers that feed only the concat drop
-        their own output quantizer, so all inputs share the concat's scale as
-        TFLite's int8 CONCATENATION requires.
-    "input_transform": Rescaling: runs in float on the raw input, output quantized
-        (the int8 graph starts after it).
+        their own output quantizer, so all inputs share the concat's scale.
+    "input_transform": runs in float on the raw input (Rescaling), output
+        quantized: the integer graph starts after it.
     "batchnorm": folded into the preceding weighted layer, else output quantized.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import keras
 
-L = keras.layers
+from tfopt.quantization._layouts import LAYOUTS
+
+KINDS = (
+    "weighted",
+    "activation",
+    "output",
+    "passthrough",
+    "same_scale",
+    "concat",
+    "input_transform",
+    "batchnorm",
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class LayerSpec:
-    kind: str
-    weights: tuple = ()  # ((attribute, layout), ...)
-    dense: bool = False
-    separable: bool = False  # SeparableConv2D: split into depthwise + 1x1 conv
+    """How one layer class is quantized: its kind, weights, and what it fuses with.
 
+    Example:
 
-_TABLE: dict[type, LayerSpec] = {
-    L.Dense: LayerSpec("weighted", (("kernel", "last"),), dense=True),
-    # Conv1D: per channel, run by the wrapper as ExpandDims -> Conv2D on a 4-D kernel
-    # (`conv1d_as_conv2d`), the form the converter folds into a per-channel CONV_2D.
-    L.Conv1D: LayerSpec("weighted", (("kernel", "last"),)),
-    L.Conv2D: LayerSpec("weighted", (("kernel", "last"),)),
-    L.DepthwiseConv2D: LayerSpec("weighted", (("kernel", "depthwise"),)),
-    # Conv2DTranspose: per-tensor kernel; the converter cannot fold a per-channel
-    # fake-quant through the kernel transpose its TRANSPOSE_CONV needs.
-    L.Conv2DTranspose: LayerSpec("weighted", (("kernel", "tensor"),)),
-    # Quantized as TFLite runs it: DEPTHWISE_CONV_2D, an int8 tensor, then CONV_2D 1x1.
-    L.SeparableConv2D: LayerSpec("weighted", (("kernel", "last"),), separable=True),
-    L.ReLU: LayerSpec("activation"),
-    L.Add: LayerSpec("output"),
-    L.Subtract: LayerSpec("output"),
-    L.Multiply: LayerSpec("output"),
-    L.Concatenate: LayerSpec("concat"),
-    L.GlobalAveragePooling1D: LayerSpec("output"),
-    L.GlobalAveragePooling2D: LayerSpec("output"),
-    L.Rescaling: LayerSpec("input_transform"),
-    L.Softmax: LayerSpec("output"),
-    L.LeakyReLU: LayerSpec("output"),
-    L.BatchNormalization: LayerSpec("batchnorm"),
-    L.AveragePooling1D: LayerSpec("same_scale"),
-    L.AveragePooling2D: LayerSpec("same_scale"),
-    L.MaxPooling1D: LayerSpec("passthrough"),
-    L.MaxPooling2D: LayerSpec("passthrough"),
-    L.GlobalMaxPooling1D: LayerSpec("passthrough"),
-    L.GlobalMaxPooling2D: LayerSpec("passthrough"),
-    L.Flatten: LayerSpec("passthrough"),
-    L.Reshape: LayerSpec("passthrough"),
-    L.Dropout: LayerSpec("passthrough"),
-    L.SpatialDropout1D: LayerSpec("passthrough"),
-    L.SpatialDropout2D: LayerSpec("passthrough"),
-    L.ZeroPadding1D: LayerSpec("passthrough"),
-    L.ZeroPadding2D: LayerSpec("passthrough"),
-    L.Cropping1D: LayerSpec("passthrough"),
-    L.Cropping2D: LayerSpec("passthrough"),
-    L.UpSampling1D: LayerSpec("passthrough"),
-    L.UpSampling2D: LayerSpec("passthrough"),
-    L.InputLayer: LayerSpec("passthrough"),
-}
-
-# Activations whose int8 TFLite kernels have a fixed output range: (min, max).
-FIXED_OUTPUT_RANGES = {
-    "softmax": (0.0, 255.0 / 256.0),  # scale 1/256, zero-point -128
-    "sigmoid": (0.0, 255.0 / 256.0),
-    "tanh": (-1.0, 127.0 / 128.0),  # scale 1/128, zero-point 0
-}
-
-# Activations the int8 conv / depthwise / fully-connected kernels fuse.
-_FUSABLE = ("relu", "relu6", "linear")
-
-
-def activation_name(fn) -> str:
-    """Name of a Keras activation function (e.g. 'relu'), or '' if unknown."""
-    return getattr(fn, "__name__", "") if fn is not None else "linear"
-
-
-def is_fusable_activation(layer) -> bool:
-    """True for ReLU / ReLU6 layers (and Activation('relu'|'relu6'))."""
-    if isinstance(layer, L.ReLU):
-        return (
-            float(layer.negative_slope) == 0.0
-            and float(layer.threshold) == 0.0
-            and layer.max_value in (None, 6, 6.0)
-        )
-    if type(layer) is L.Activation:
-        return activation_name(layer.activation) in ("relu", "relu6")
-    return False
-
-
-def conv1d_as_conv2d(layer) -> bool:
-    """True for a Conv1D the wrapper runs as Conv2D (channels last, one group)."""
-    return (
-        type(layer) is L.Conv1D
-        and layer.data_format == "channels_last"
-        and int(getattr(layer, "groups", 1)) == 1
+    ```python
+    spec = tfopt.quantization.LayerSpec(
+        "weighted", weights={"kernel": "last"}, folds_batchnorm=True, fuses_activation=True
     )
+    ```
+
+    Args:
+        kind: one of `KINDS` (see the module docstring). Required.
+        weights: {weight attribute: layout} (or a tuple of pairs) of the weights
+            to fake-quantize; only for "weighted". Layouts say where a kernel's
+            output channels sit: "last" (Dense, ConvND: the last axis),
+            "depthwise" (DepthwiseConv: in x multiplier on the last two axes),
+            "transpose" (ConvNDTranspose: the second to last axis) or "tensor"
+            (always one range per tensor). Defaults to `()`.
+        dense: the kernel takes the config's `dense_per_channel` instead of
+            `per_channel` (Dense-like layers). Defaults to `False`.
+        separable: SeparableConv2D-like: quantized as TFLite runs it, a
+            depthwise conv, an int8 tensor, then a 1x1 conv. Defaults to `False`.
+        conv1d_as_conv2d: a channels-last Conv1D the wrapper runs as
+            ExpandDims -> Conv2D so the converter folds a per-channel kernel.
+            Defaults to `False`.
+        folds_batchnorm: a BatchNormalization right after it (and nothing else
+            reading its output) is folded into its kernel and bias; the kernel's
+            output channels must be on the axis its layout names. Defaults to `False`.
+        fuses_activation: the int8 kernel fuses a following ReLU/ReLU6 (no
+            quantization between them). Defaults to `False`.
+        int16_calibrator: TFLite's converter cannot make this layer's int16
+            tensors from fake-quant ops (TF 2.21: CONCATENATION, TILE, LOGISTIC),
+            so a 16x8 export routes the model through TFLite's calibrator with
+            the trained ranges. Defaults to `False`.
+
+    Raises:
+        ValueError: an unknown kind or layout, or weights on a kind without weights.
+    """
+
+    kind: str
+    weights: tuple = ()
+    dense: bool = False
+    separable: bool = False
+    conv1d_as_conv2d: bool = False
+    folds_batchnorm: bool = False
+    fuses_activation: bool = False
+    int16_calibrator: bool = False
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(
+                f"Argument `kind` must be one of {KINDS}. Received: kind={self.kind!r}"
+            )
+        weights = self.weights
+        if isinstance(weights, dict):
+            weights = tuple(weights.items())
+        weights = tuple((str(name), layout) for name, layout in weights)
+        for name, layout in weights:
+            if layout not in LAYOUTS:
+                raise ValueError(
+                    f"Argument `weights` has an unknown layout {layout!r} for {name!r}. "
+                    f"Layouts: {LAYOUTS}"
+                )
+        if weights and self.kind != "weighted":
+            raise ValueError(
+                f"Argument `weights` is only for kind='weighted'. Received: kind={self.kind!r}, "
+                f"weights={dict(weights)!r}"
+            )
+        object.__setattr__(self, "weights", weights)
+
+
+SpecRule = Callable[[keras.layers.Layer], "LayerSpec | None"]
+
+# Filled by tflite_scheme (imported by tfopt.quantization's __init__) and by users.
+_REGISTRY: dict[type, LayerSpec | SpecRule] = {}
+
+
+def register_layer(layer_class: type, spec: LayerSpec | SpecRule, *, override: bool = False):
+    """Registers how `quantize_model` quantizes instances of `layer_class`.
+
+    The class is matched exactly (a subclass needs its own registration: it may
+    compute something else). `spec` is a `LayerSpec`, or a function of the layer
+    instance returning one (or None: not quantizable in that configuration).
+
+    Example:
+
+    ```python
+    class ScaledDense(keras.layers.Dense):
+        pass
+
+    tfopt.quantization.register_layer(
+        ScaledDense, tfopt.quantization.LayerSpec("weighted", weights={"kernel": "last"},
+                                                  dense=True, fuses_activation=True))
+    ```
+
+    Args:
+        layer_class: a subclass of `keras.layers.Layer`.
+        spec: a `LayerSpec`, or a callable `spec(layer) -> LayerSpec | None`.
+        override: replace an existing registration. Defaults to `False`.
+
+    Returns:
+        `layer_class` (so this works as a decorator's body).
+
+    Raises:
+        TypeError: `layer_class` is not a Keras layer class, or `spec` is neither a
+            LayerSpec nor callable.
+        ValueError: the class is registered already and `override` is False.
+    """
+    if not (isinstance(layer_class, type) and issubclass(layer_class, keras.layers.Layer)):
+        raise TypeError(
+            "Argument `layer_class` must be a subclass of keras.layers.Layer. "
+            f"Received: layer_class={layer_class!r}"
+        )
+    if not isinstance(spec, LayerSpec) and not callable(spec):
+        raise TypeError(
+            "Argument `spec` must be a tfopt.quantization.LayerSpec or a function of the layer "
+            f"returning one. Received: spec of type {type(spec).__name__}"
+        )
+    if layer_class in _REGISTRY and not override:
+        raise ValueError(
+            f"Layer class {layer_class.__name__} is registered already. Pass override=True to "
+            "replace its spec."
+        )
+    _REGISTRY[layer_class] = spec
+    return layer_class
+
+
+def unregister_layer(layer_class: type) -> None:
+    """Removes a registration made with `register_layer` (no error if there is none).
+
+    Args:
+        layer_class: the registered class.
+    """
+    _REGISTRY.pop(layer_class, None)
 
 
 def spec_for(layer) -> LayerSpec | None:
-    """The LayerSpec of `layer`, or None when QAT does not know the layer."""
-    if type(layer) is L.Conv1D and not conv1d_as_conv2d(layer):
-        return LayerSpec("weighted", (("kernel", "tensor"),))
-    if is_fusable_activation(layer):
-        return LayerSpec("activation")
-    if type(layer) is L.Activation:
-        return LayerSpec("output")
-    if isinstance(layer, L.UpSampling2D) and layer.interpolation != "nearest":
-        return LayerSpec("output")
-    return _TABLE.get(type(layer))
+    """The `LayerSpec` of a layer instance, or None when QAT does not know the layer.
 
+    Args:
+        layer: a Keras layer.
 
-def relu_output(layer) -> bool:
-    """True when `layer`'s output is a ReLU/ReLU6 (>= 0): a fusable activation layer, or
-    a layer whose own `activation` is relu/relu6."""
-    own = activation_name(getattr(layer, "activation", None))
-    return is_fusable_activation(layer) or own in ("relu", "relu6")
-
-
-def own_activation_fusable(layer) -> bool:
-    """True when the layer's own `activation` argument (if any) is linear/relu/relu6."""
-    return activation_name(getattr(layer, "activation", None)) in _FUSABLE
+    Returns:
+        Its `LayerSpec`, or None.
+    """
+    entry = _REGISTRY.get(type(layer))
+    if entry is None or isinstance(entry, LayerSpec):
+        return entry
+    spec = entry(layer)
+    if spec is not None and not isinstance(spec, LayerSpec):
+        raise TypeError(
+            f"The spec function registered for {type(layer).__name__} returned "
+            f"{type(spec).__name__}, not a LayerSpec or None."
+        )
+    return spec
 
 
 def supported_layers() -> list[str]:
-    """Class names of the built-in layers QAT handles."""
-    return sorted({*(t.__name__ for t in _TABLE), "Activation"})
+    """Class names of the layers QAT handles (built-in and registered), sorted.
+
+    Returns:
+        A list of class names.
+    """
+    return sorted({cls.__name__ for cls in _REGISTRY})

@@ -1,4 +1,4 @@
-"""A QAT model with 16-bit activations -> TFLite's 16x8 mode (imported lazily by tfopt.export).
+"""A QAT model with 16-bit activations -> TFLite's 16x8 mode: flatbuffer edits and routes.
 
 Two routes, both through TFLite's own converter and quantizer:
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfopt.quantization.quantize_wrapper import QuantizeWrapper
+from tfopt.quantization import grid
 
 # Kernels whose bias the int16 kernels read as int64, with the bias's input index.
 _BIASED_OPS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "TRANSPOSE_CONV": 3}
@@ -32,30 +32,29 @@ def _flatbuffers():
     return schema, flatbuffer_utils
 
 
-def needs_calibrator(model) -> list[str]:
+def needs_calibrator(info) -> list[str]:
     """Layers of a 16-bit QAT model the converter cannot make int16 from fake-quant ops.
 
-    Found with TF 2.21's converter on one-layer models: it refuses int16
-    CONCATENATION and TILE (UpSampling) tensors, and gives LOGISTIC (sigmoid) an
-    output scale LiteRT's int16 kernel rejects.
+    Args:
+        info: the model's `tfopt.quantization.QATExportInfo`; a layer's
+            `int16_calibrator` says it (TF 2.21's converter refuses int16
+            CONCATENATION and TILE tensors, and gives LOGISTIC an output scale
+            LiteRT's int16 kernel rejects).
+
+    Returns:
+        "'name' (Class)" descriptions, empty when the fake-quant route works.
     """
-    import keras
-
-    from tfopt.quantization import registry
-
     found = []
-    for layer in model.layers:
-        inner = layer.layer if isinstance(layer, QuantizeWrapper) else layer
-        if isinstance(inner, keras.layers.Concatenate):
-            found.append(f"{inner.name!r} (Concatenate)")
-        elif isinstance(inner, (keras.layers.UpSampling1D, keras.layers.UpSampling2D)):
-            found.append(f"{inner.name!r} ({type(inner).__name__})")
-        elif registry.activation_name(getattr(inner, "activation", None)) == "sigmoid":
-            found.append(f"{inner.name!r} (sigmoid)")
+    for item in info.layers:
+        if item.int16_calibrator:
+            kind = type(item.layer).__name__
+            if item.spec is None or not item.spec.int16_calibrator:
+                kind = "sigmoid"
+            found.append(f"{item.layer.name!r} ({kind})")
     return found
 
 
-def calibrator_dense_per_channel(model, reasons: list[str]) -> bool:
+def calibrator_dense_per_channel(info, reasons: list[str]) -> bool:
     """Checks the weights fit TFLite's 16x8 quantizer, which re-derives every weight scale.
 
     It quantizes conv kernels per channel and all Dense kernels one way (per
@@ -67,26 +66,24 @@ def calibrator_dense_per_channel(model, reasons: list[str]) -> bool:
         ValueError: weights the quantizer would put on another grid.
     """
     dense_modes, wrong = set(), []
-    for layer in model.layers:
-        if not isinstance(layer, QuantizeWrapper):
-            continue
-        for _, quantizer in getattr(layer, "_weight_quantizers", ()):
-            fits = quantizer.num_bits == 8 and quantizer.symmetric and quantizer.narrow_range
-            if getattr(layer.quantize_config, "dense", False):
-                dense_modes.add(quantizer.per_axis)
-            elif not quantizer.per_axis:
-                fits = False
-            if not fits:
-                wrong.append(repr(layer.layer.name))
+    for name, dense, num_bits, per_axis, symmetric, narrow in info.weight_quantizers():
+        fits = num_bits == 8 and symmetric and narrow
+        if dense:
+            dense_modes.add(per_axis)
+        elif not per_axis:
+            fits = False
+        if not fits:
+            wrong.append(repr(name))
     if len(dense_modes) > 1:
         wrong.append("Dense kernels both per channel and per tensor")
     if wrong:
         raise ValueError(
-            f"QAT model {model.name!r} needs TFLite's 16x8 quantizer for {', '.join(reasons)}, "
-            "which quantizes conv kernels per channel and all Dense kernels one way, on 8 "
-            f"symmetric bits; these weights were trained otherwise: {', '.join(wrong)}. "
-            "Train with config='tflite16x8' (8-bit per-channel conv weights), leave those "
-            "layers out of QAT, or use config='tflite' (int8) for this model."
+            f"QAT model {info.model_name!r} needs TFLite's 16x8 quantizer for "
+            f"{', '.join(reasons)}, which quantizes conv kernels per channel and all Dense "
+            f"kernels one way, on 8 symmetric bits; these weights were trained otherwise: "
+            f"{', '.join(wrong)}. Train with config='tflite16x8' (8-bit per-channel conv "
+            "weights), leave those layers out of QAT, or use config='tflite' (int8) for this "
+            "model."
         )
     return bool(dense_modes and dense_modes.pop())
 
@@ -146,14 +143,15 @@ def _constant(model, tensor):
 
 
 def _grid_values(values, quantization, bits):
-    """`values` put on the grid of a (u)int QUANTIZE's scale and zero point."""
+    """`values` put on the grid of a uint QUANTIZE's scale and zero point."""
     scale = np.asarray(quantization.scale, np.float64)
     zero = np.asarray(quantization.zeroPoint, np.float64)
     if scale.size > 1:
         shape = [1] * values.ndim
         shape[quantization.quantizedDimension] = -1
         scale, zero = scale.reshape(shape), zero.reshape(shape)
-    codes = np.clip(np.round(values / scale) + zero, 0, 2**bits - 1)
+    half = 2 ** (bits - 1)  # the uint codes 0..2^b-1 are the signed codes shifted by half
+    codes = grid.codes(values, scale, zero - half, bits) + half
     return ((codes - zero) * scale).astype(np.float32)
 
 

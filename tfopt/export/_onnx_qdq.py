@@ -14,33 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfopt.export import _files, _model
+from tfopt.export import _model, _onnx_common
+from tfopt.quantization import export_info
+
+QDQ_FORMATS = ("s8s8", "u8u8")
 
 QDQ_MIN_OPSET = 13  # per-axis DequantizeLinear
 _WEIGHT_CONSUMERS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
-
-
-def _weight_table(model):
-    """[(wrapper name, quantized_weights() entry)] of every fake-quantized weight."""
-    from tfopt.quantization.quantize_wrapper import QuantizeWrapper
-
-    table = []
-    for layer in model.layers:
-        if isinstance(layer, QuantizeWrapper):
-            for entry in layer.quantized_weights():
-                table.append((layer.name, entry))
-    return table
-
-
-def _grid(entry):
-    """(codes in channels-last layout, per-channel scale, per-channel zero point)."""
-    from tfopt.quantization.quantizers import nudged
-
-    q = entry["quantizer"]
-    scale, zero = nudged(entry["min"], entry["max"], q.num_bits, q.narrow_range)
-    cl = entry["channels_last"].astype(np.float64)
-    codes = np.round(cl / scale) + zero
-    return codes, scale, zero
 
 
 def _find_axis(array, channels_last, per_axis):
@@ -94,7 +74,11 @@ def _int8_activations(graph, numpy_helper, onnx):
 
 
 def _quantize_weights(graph, table, numpy_helper, helper, unsigned=False):
-    """Replaces float weight initializers by int8 codes + DequantizeLinear. Returns count."""
+    """Replaces float weight initializers by int8 codes + DequantizeLinear. Returns count.
+
+    `table` lists the QAT model's `WeightGrid`s; each initializer is matched to the
+    weight whose values it holds (in any layout tf2onnx chose) and whose grid it is on.
+    """
     inits = {i.name: i for i in graph.initializer}
     users = {}
     for node in graph.node:
@@ -104,14 +88,13 @@ def _quantize_weights(graph, table, numpy_helper, helper, unsigned=False):
     new_nodes = []
     for name in list(users):
         array = numpy_helper.to_array(inits[name]).astype(np.float64)
-        for index, (layer_name, entry) in enumerate(table):
+        for index, weight in enumerate(table):
             if index in used:
                 continue
-            per_axis = entry["quantizer"].per_axis
-            axis = _find_axis(array, entry["channels_last"], per_axis)
+            axis = _find_axis(array, weight.channels_last, weight.per_axis)
             if axis is None:
                 continue
-            _, scale, zero = _grid(entry)
+            scale, zero = weight.scale_zero_point()
             shape = [1] * array.ndim
             if axis >= 0:
                 shape[axis] = -1
@@ -136,7 +119,7 @@ def _quantize_weights(graph, table, numpy_helper, helper, unsigned=False):
                     "DequantizeLinear",
                     [q_name, s_name, z_name],
                     [dq_out],
-                    name=f"{layer_name}_weight_dq",
+                    name=f"{weight.layer}_weight_dq",
                     **attrs,
                 )
             )
@@ -151,89 +134,51 @@ def _quantize_weights(graph, table, numpy_helper, helper, unsigned=False):
     return replaced
 
 
-def _default_format(model) -> str:
-    from tfopt.quantization import _export
+def export_qdq(model, path, opset, *, input_signature, verify_data, qdq_format):
+    """Exports a tfopt QAT model to an 8-bit QDQ ONNX file, verified in onnxruntime.
 
-    symmetric = any(q.symmetric for _, q, _ in _export.activation_ranges(model))
-    return "s8s8" if symmetric else "u8u8"
-
-
-def to_onnx_qdq(
-    model,
-    path,
-    opset=None,
-    *,
-    input_signature=None,
-    verify_data=None,
-    qdq_format: str | None = None,
-):
-    """Exports a tfopt QAT model to an 8-bit QDQ ONNX file and verifies it in onnxruntime.
-
-    Called by `tfopt.export.to_onnx` for QAT models. Two encodings of the same
-    trained grids: "s8s8" (int8 weights and activations; symmetric ones get
-    zero-point 0, what TensorRT takes) and "u8u8" (the same codes shifted by 128
-    into uint8). onnxruntime's int8 kernels on x86 CPUs without VNNI saturate
-    int16 sums of u8 x s8 products, so its own documentation recommends U8U8
-    there; it is the default for asymmetric ("tflite" preset) models, "s8s8" for
-    symmetric ("tensorrt" preset) ones.
-
-    Example:
-
-    ```python
-    result = tfopt.export.to_onnx(qat_model, "model_int8.onnx")
-    ```
-
-    Args:
-        model: a QAT model from tfopt.quantization with observed ranges.
-        path: the output `.onnx` file.
-        opset: ONNX opset, 13 to 18. Defaults to `None` (17).
-        input_signature: for subclassed models. Defaults to `None`.
-        verify_data: inputs for the parity check. Defaults to `None` (random).
-        qdq_format: "s8s8" or "u8u8". Defaults to `None` (by the activations'
-            symmetry, see above).
-
-    Returns:
-        An `ExportResult` with quantization "qdq-s8s8" or "qdq-u8u8".
+    Called by `tfopt.export.to_onnx` for QAT models (see its docstring for the
+    formats). `path` is already checked.
 
     Raises:
         ValueError: ranges never observed, 16-bit activations (TFLite-only 16x8
-            mode), a bad opset, or a weight tf2onnx laid out in a way that could not
-            be matched to its int8 codes.
+            mode), a bad opset or qdq_format, a weight quantizer with no range, or
+            a weight tf2onnx laid out in a way that could not be matched to its codes.
         RuntimeError: tf2onnx failed.
     """
-    from tfopt.export.onnx import DEFAULT_OPSET, _convert, _parity_inputs, _publish
-    from tfopt.quantization import _export
-    from tfopt.quantization.quantizers import onnx_export_mode
-
-    _model.check_keras_model(model)
-    path = _files.check_output_path(path, (".onnx",))
-    opset = DEFAULT_OPSET if opset is None else opset
-    if not isinstance(opset, int) or isinstance(opset, bool) or not 13 <= opset <= 18:
-        raise ValueError(
-            "Argument `opset` must be an int from 13 to 18 for an int8 QDQ file (per-channel "
-            f"DequantizeLinear needs 13). Received: opset={opset!r}. Try opset={DEFAULT_OPSET}."
-        )
-    if _export.activation_bits(model) == 16:
+    opset = _onnx_common.check_opset(
+        opset, QDQ_MIN_OPSET, " for an int8 QDQ file (per-channel DequantizeLinear needs 13)"
+    )
+    info = export_info(model)
+    if info.activation_bits == 16:
         raise ValueError(
             f"QAT model {model.name!r} has 16-bit activations (TFLite's 16x8 mode), which export "
             "to TFLite only: tfopt.export.to_tflite(model, path). tf2onnx converts only 8-bit "
             "fake-quant ops (num_bits=8); for an ONNX file, quantize the float model with "
             "config='tensorrt' or 'tflite' (8-bit activations)."
         )
-    _export.check_ranges_observed(model)
+    info.check_ranges_observed()
     if qdq_format is None:
-        qdq_format = _default_format(model)
-    if qdq_format not in ("s8s8", "u8u8"):
+        qdq_format = "s8s8" if info.symmetric_activations else "u8u8"
+    if qdq_format not in QDQ_FORMATS:
         raise ValueError(
             f"Argument `qdq_format` must be 's8s8' or 'u8u8'. Received: qdq_format={qdq_format!r}"
         )
     specs = _model.input_specs(model, input_signature)
-    check_inputs, verified_on = _parity_inputs(verify_data, specs)
+    check_inputs, verified_on = _onnx_common.parity_inputs(verify_data, specs)
     import onnx
     from onnx import helper, numpy_helper
 
-    table = _weight_table(model)
-    model_proto = _convert(model, specs, opset, what="QAT model", mode=onnx_export_mode())
+    table = info.weights()
+    no_range = sorted({w.layer for w in table if w.min is None})
+    if no_range:
+        raise ValueError(
+            f"The weight quantizers of {', '.join(map(repr, no_range))} have no min/max range "
+            "(Quantizer.get_range returned None), so their int8 codes are unknown. Implement "
+            "get_range(weights) -> (min, max) on the quantizer, or export to TFLite, whose "
+            "converter reads the fake-quant op itself."
+        )
+    model_proto = _onnx_common.convert(model, specs, opset, what="QAT model")
     graph = model_proto.graph
     unsigned = qdq_format == "u8u8"
     if not unsigned:
@@ -245,6 +190,6 @@ def to_onnx_qdq(
             "matched to the ONNX graph's initializers; the file would keep float weights."
         )
     onnx.checker.check_model(model_proto)
-    return _publish(
+    return _onnx_common.publish(
         model_proto, model, path, check_inputs, verified_on, f"qdq-{qdq_format}", input_signature
     )

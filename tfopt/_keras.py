@@ -1,0 +1,40 @@
+"""Small facts about Keras objects shared by every subpackage (no TensorFlow import)."""
+
+from __future__ import annotations
+
+_TF_KERAS_MODULES = ("tf_keras", "tensorflow.python.keras", "keras.api._v2")
+
+
+def is_tf_keras(obj) -> bool:
+    """True for an object of tf_keras (legacy Keras 2), told by its class's module."""
+    return (type(obj).__module__ or "").startswith(_TF_KERAS_MODULES)
+
+
+def is_graph_model(model) -> bool:
+    """True for a Keras 3 Sequential or functional model (one with a layer graph)."""
+    import keras
+    from keras.src.models.functional import Functional
+
+    return isinstance(model, (keras.Sequential, Functional))
+
+
+def clone_layer(layer, copy_weights: bool = False):
+    """A new layer of the same class and config, sharing no variables.
+
+    Args:
+        layer: a Keras layer.
+        copy_weights: also build the copy as `layer` was built and copy its
+            weights. Defaults to `False` (an unbuilt copy).
+
+    Returns:
+        The new layer.
+    """
+    copy = layer.__class__.from_config(layer.get_config())
+    if copy_weights and layer.built:
+        build_config = layer.get_build_config()
+        if build_config:
+            copy.build_from_config(build_config)
+        elif not copy.built:
+            copy.build()
+        copy.set_weights(layer.get_weights())
+    return copy

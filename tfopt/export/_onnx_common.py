@@ -1,0 +1,95 @@
+"""What the float and QDQ ONNX exporters share: tf2onnx, output names, opsets, publishing."""
+
+from __future__ import annotations
+
+from tfopt.export import _data, _model, _quiet, _staging
+from tfopt.export.verify import verify
+
+DEFAULT_OPSET = 17
+MAX_OPSET = 18  # tf2onnx 1.17's newest
+
+
+def import_tf2onnx():
+    """tf2onnx, imported on first use (never at `import tfopt`)."""
+    try:
+        import tf2onnx
+    except ImportError as err:  # pragma: no cover - a dependency of tfopt
+        raise ImportError(
+            "tfopt.export.to_onnx needs tf2onnx and onnx: `pip install tf2onnx onnx onnxruntime`"
+        ) from err
+    return tf2onnx
+
+
+def check_opset(opset, low: int, why: str) -> int:
+    """`opset`, or DEFAULT_OPSET for None, checked against [low, MAX_OPSET]."""
+    if opset is None:
+        return DEFAULT_OPSET
+    if not isinstance(opset, int) or isinstance(opset, bool) or not low <= opset <= MAX_OPSET:
+        raise ValueError(
+            f"Argument `opset` must be an int from {low} to {MAX_OPSET}{why}. Received: "
+            f"opset={opset!r}. Try opset={DEFAULT_OPSET}."
+        )
+    return opset
+
+
+def rename_outputs(model_proto, names):
+    """Gives the graph outputs stable names (the Keras output names, else output_i)."""
+    graph = model_proto.graph
+    mapping = {}
+    for out, new in zip(graph.output, names):
+        if out.name != new:
+            mapping[out.name] = new
+    taken = {n for node in graph.node for n in (*node.input, *node.output)}
+    if any(new in taken for new in mapping.values()):
+        return model_proto  # would clash with an existing tensor; keep tf2onnx's names
+    for node in graph.node:
+        node.output[:] = [mapping.get(n, n) for n in node.output]
+        node.input[:] = [mapping.get(n, n) for n in node.input]
+    for out in graph.output:
+        out.name = mapping.get(out.name, out.name)
+    return model_proto
+
+
+def output_names(model, count):
+    """The Keras output names when they are `count` distinct names, else output_i."""
+    names = list(getattr(model, "output_names", None) or [])
+    if len(names) == count and len(set(names)) == count and all(names):
+        return [str(n) for n in names]
+    return [f"output_{i}" for i in range(count)]
+
+
+def parity_inputs(verify_data, specs):
+    """(inputs, "data") from the caller's `verify_data`, else 32 random samples."""
+    if verify_data is not None:
+        return _data.collect(verify_data, specs, "verify_data"), "data"
+    return _model.random_inputs(specs, 32), "random"
+
+
+def convert(model, specs, opset, what="model"):
+    """tf2onnx's from_function on the model's inference function (traced for ONNX), quietly."""
+    tf2onnx = import_tf2onnx()
+    try:
+        with _quiet.quiet() as log:
+            serve = _model.serving_function(model, specs, "onnx")
+            model_proto, _ = tf2onnx.convert.from_function(
+                serve, input_signature=specs, opset=opset
+            )
+    except Exception as err:
+        raise RuntimeError(
+            f"ONNX conversion of {what} {model.name!r} (opset {opset}) failed: "
+            f"{type(err).__name__}: {err}\n{log.tail()}"
+        ) from err
+    return model_proto
+
+
+def publish(model_proto, model, path, check_inputs, verified_on, quantization, input_signature):
+    """Names the outputs, writes the file staged, verifies it, renames it into place."""
+    model_proto = rename_outputs(model_proto, output_names(model, len(model_proto.graph.output)))
+    return _staging.publish(
+        path,
+        model_proto.SerializeToString(),
+        lambda staged: verify(staged, model, check_inputs, input_signature=input_signature),
+        format="onnx",
+        quantization=quantization,
+        verified_on=verified_on,
+    )

@@ -1,0 +1,155 @@
+"""TFLite's int8 scheme: every built-in layer's registration and the kernel facts behind it.
+
+tfmot's `default_8bit` is the model: the rules that follow from how TFLite's
+integer kernels compute live here, registered through the public
+`register_layer`, so the built-in layers take the same route as a user's.
+
+Kernel facts used (TFLite's quantization spec,
+https://ai.google.dev/edge/litert/models/quantization_spec):
+- CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD and SUB fuse a ReLU/ReLU6
+  (`fuses_activation`); a BatchNormalization is folded into the conv before it.
+- SOFTMAX and LOGISTIC write a fixed output scale 1/256 (zero point -128), TANH
+  1/128 (zero point 0): `FIXED_OUTPUT_RANGES`.
+- AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE, PAD... keep their input's scale.
+- CONCATENATION takes inputs on one scale.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from tfopt.quantization.registry import LayerSpec, register_layer
+
+L = keras.layers
+
+# Activations whose int8 TFLite kernels have a fixed output range: (min, max).
+FIXED_OUTPUT_RANGES = {
+    "softmax": (0.0, 255.0 / 256.0),  # scale 1/256, zero-point -128
+    "sigmoid": (0.0, 255.0 / 256.0),
+    "tanh": (-1.0, 127.0 / 128.0),  # scale 1/128, zero-point 0
+}
+
+# Activations the int8 conv / depthwise / fully-connected kernels fuse.
+_FUSABLE = ("relu", "relu6", "linear")
+
+
+def activation_name(fn) -> str:
+    """Name of a Keras activation function (e.g. 'relu'), or '' if unknown."""
+    return getattr(fn, "__name__", "") if fn is not None else "linear"
+
+
+def is_fusable_activation(layer) -> bool:
+    """True for ReLU / ReLU6 layers (and Activation('relu'|'relu6'))."""
+    if isinstance(layer, L.ReLU):
+        return (
+            float(layer.negative_slope) == 0.0
+            and float(layer.threshold) == 0.0
+            and layer.max_value in (None, 6, 6.0)
+        )
+    if type(layer) is L.Activation:
+        return activation_name(layer.activation) in ("relu", "relu6")
+    return False
+
+
+def relu_output(layer) -> bool:
+    """True when `layer`'s output is a ReLU/ReLU6 (>= 0): a fusable activation layer, or
+    a layer whose own `activation` is relu/relu6."""
+    own = activation_name(getattr(layer, "activation", None))
+    return is_fusable_activation(layer) or own in ("relu", "relu6")
+
+
+def own_activation_fusable(layer) -> bool:
+    """True when the layer's own `activation` argument (if any) is linear/relu/relu6."""
+    return activation_name(getattr(layer, "activation", None)) in _FUSABLE
+
+
+def output_activation(layer) -> str:
+    """The activation a layer's output went through last ('softmax', 'relu'...), or ''."""
+    if isinstance(layer, L.Softmax):
+        return "softmax"
+    return activation_name(getattr(layer, "activation", None))
+
+
+def int16_calibrator(layer, spec) -> bool:
+    """True when a 16x8 export must route this layer through TFLite's calibrator.
+
+    TF 2.21's converter refuses int16 CONCATENATION and TILE tensors made from
+    fake-quant ops, and gives LOGISTIC an output scale of 1/65536 that LiteRT's
+    int16 kernel rejects.
+    """
+    return bool(spec is not None and spec.int16_calibrator) or output_activation(layer) == (
+        "sigmoid"
+    )
+
+
+# --- the registrations -------------------------------------------------------------
+
+_WEIGHTED = dict(folds_batchnorm=True, fuses_activation=True)
+
+register_layer(L.Dense, LayerSpec("weighted", {"kernel": "last"}, dense=True, **_WEIGHTED))
+register_layer(L.Conv2D, LayerSpec("weighted", {"kernel": "last"}, **_WEIGHTED))
+register_layer(L.DepthwiseConv2D, LayerSpec("weighted", {"kernel": "depthwise"}, **_WEIGHTED))
+# Conv2DTranspose: per-tensor kernel (the converter cannot fold a per-channel fake-quant
+# through the kernel transpose its TRANSPOSE_CONV needs), and no BN folding (its
+# kernel's output channels are not on the last axis).
+register_layer(
+    L.Conv2DTranspose, LayerSpec("weighted", {"kernel": "tensor"}, fuses_activation=True)
+)
+# Quantized as TFLite runs it: DEPTHWISE_CONV_2D, an int8 tensor, then CONV_2D 1x1.
+register_layer(
+    L.SeparableConv2D, LayerSpec("weighted", {"kernel": "last"}, separable=True, **_WEIGHTED)
+)
+
+
+def _conv1d(layer):
+    # A channels-last Conv1D of one group: per channel, run by the wrapper as
+    # ExpandDims -> Conv2D on a 4-D kernel, the form the converter folds into a
+    # per-channel CONV_2D (on the 3-D kernel it fails). Others: per tensor.
+    if layer.data_format == "channels_last" and int(getattr(layer, "groups", 1)) == 1:
+        return LayerSpec("weighted", {"kernel": "last"}, conv1d_as_conv2d=True, **_WEIGHTED)
+    return LayerSpec("weighted", {"kernel": "tensor"}, **_WEIGHTED)
+
+
+register_layer(L.Conv1D, _conv1d)
+register_layer(
+    L.ReLU, lambda layer: LayerSpec("activation" if is_fusable_activation(layer) else "output")
+)
+register_layer(
+    L.Activation,
+    lambda layer: LayerSpec("activation" if is_fusable_activation(layer) else "output"),
+)
+register_layer(L.Add, LayerSpec("output", fuses_activation=True))
+register_layer(L.Subtract, LayerSpec("output", fuses_activation=True))
+register_layer(L.Multiply, LayerSpec("output"))
+register_layer(L.Concatenate, LayerSpec("concat", int16_calibrator=True))
+for _cls in (L.GlobalAveragePooling1D, L.GlobalAveragePooling2D, L.Softmax, L.LeakyReLU):
+    register_layer(_cls, LayerSpec("output"))
+register_layer(L.Rescaling, LayerSpec("input_transform"))
+register_layer(L.BatchNormalization, LayerSpec("batchnorm"))
+register_layer(L.AveragePooling1D, LayerSpec("same_scale"))
+register_layer(L.AveragePooling2D, LayerSpec("same_scale"))
+for _cls in (
+    L.MaxPooling1D,
+    L.MaxPooling2D,
+    L.GlobalMaxPooling1D,
+    L.GlobalMaxPooling2D,
+    L.Flatten,
+    L.Reshape,
+    L.Dropout,
+    L.SpatialDropout1D,
+    L.SpatialDropout2D,
+    L.ZeroPadding1D,
+    L.ZeroPadding2D,
+    L.Cropping1D,
+    L.Cropping2D,
+    L.InputLayer,
+):
+    register_layer(_cls, LayerSpec("passthrough"))
+register_layer(L.UpSampling1D, LayerSpec("passthrough", int16_calibrator=True))
+# Nearest upsampling copies values (its input's scale); bilinear computes new ones.
+register_layer(
+    L.UpSampling2D,
+    lambda layer: LayerSpec(
+        "passthrough" if layer.interpolation == "nearest" else "output", int16_calibrator=True
+    ),
+)

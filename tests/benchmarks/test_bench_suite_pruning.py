@@ -1,4 +1,4 @@
-"""benchmarks/suite_pruning.py: its render() on rows of the shape its sides return."""
+"""benchmarks/pruning: its render() on rows of the shape its sides return, its schedule."""
 
 import importlib
 import sys
@@ -48,7 +48,8 @@ def test_render_with_a_crashed_side():
 
 
 def test_schedule_is_the_same_for_both_sides():
-    kwargs = _suite()._schedule_kwargs(steps_per_epoch=45, epochs=10, target=0.8)
+    protocol = importlib.import_module("benchmarks.pruning.protocol")
+    kwargs = protocol._schedule_kwargs(steps_per_epoch=45, epochs=10, target=0.8)
     assert kwargs == {
         "initial_sparsity": 0.0,
         "final_sparsity": 0.8,

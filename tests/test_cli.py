@@ -81,6 +81,21 @@ def test_export_a_saved_model(demo, tmp_path, capsys):
     assert target.exists() and "int8" in printed and "max abs error" in printed
 
 
+def test_export_flags_that_do_not_fit_the_format(demo, tmp_path, capsys):
+    out, _ = demo
+    model = str(out / "digits_cnn.keras")
+    assert main(["export", model, str(tmp_path / "m.onnx"), "--quantization", "int8"]) == 2
+    err = capsys.readouterr().err
+    assert "--quantization does not apply to onnx files (.onnx)" in err
+    assert main(["export", model, str(tmp_path / "m.pb")]) == 2
+    assert "Argument `output` has no known file ending" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+    data = tmp_path / "x.npy"
+    np.save(data, np.random.default_rng(0).uniform(0, 1, (8, 8, 8, 1)).astype("float32"))
+    assert main(["export", model, str(tmp_path / "m.onnx"), "--data", str(data)]) == 0
+    assert "8 data samples" in capsys.readouterr().out  # --data verifies the ONNX file
+
+
 def test_export_a_saved_qat_model_in_a_fresh_process(tmp_path):
     """A QAT .keras file loads in a new process: the CLI registers tfopt's layers."""
     import keras

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 
@@ -87,21 +88,31 @@ def _cmd_export(args) -> int:
     # Distiller) with Keras, so saved compressed models load by name.
     from tfopt import distillation, export, pruning, quantization  # noqa: F401
 
-    model = keras.saving.load_model(args.model)
+    fmt = export.format_for(args.output, argument="output")
+    accepted = inspect.signature(fmt.export).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
     data = np.load(args.data) if args.data else None
-    if args.output.lower().endswith(".onnx"):
-        if args.quantization:
-            raise SystemExit("tfopt export: --quantization applies to .tflite outputs only")
-        result = export.to_onnx(model, args.output, opset=args.opset, verify_data=data)
-    else:
-        result = export.to_tflite(
-            model,
-            args.output,
-            quantization=args.quantization,
-            representative_data=data,
-            int8_io=args.int8_io,
-        )
-    print(result)
+    # The flags the user gave, as the exporter's keyword arguments; --data calibrates
+    # where the exporter calibrates, else it is what the file is verified on.
+    data_key = "representative_data" if "representative_data" in accepted else "verify_data"
+    given = {
+        "--quantization": ("quantization", args.quantization),
+        "--data": (data_key, data),
+        "--int8-io": ("int8_io", args.int8_io or None),
+        "--opset": ("opset", args.opset),
+    }
+    options = {}
+    for flag, (key, value) in given.items():
+        if value is None:
+            continue
+        if key not in accepted and not takes_any:
+            raise ValueError(
+                f"{flag} does not apply to {fmt.name} files ({', '.join(fmt.suffixes)}). "
+                f"Received: {flag} for output '{args.output}'."
+            )
+        options[key] = value
+    model = keras.saving.load_model(args.model)
+    print(fmt.export(model, args.output, **options))
     return 0
 
 
@@ -131,9 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_cmd_demo)
 
-    inspect = sub.add_parser("inspect", help="op census and sizes of a .tflite or .onnx file")
-    inspect.add_argument("file")
-    inspect.set_defaults(func=_cmd_inspect)
+    inspect_cmd = sub.add_parser("inspect", help="op census and sizes of a .tflite or .onnx file")
+    inspect_cmd.add_argument("file")
+    inspect_cmd.set_defaults(func=_cmd_inspect)
 
     exp = sub.add_parser("export", help="export a saved .keras model to .tflite or .onnx")
     exp.add_argument("model", help="a .keras file")

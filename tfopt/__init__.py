@@ -7,9 +7,18 @@ onnxruntime. Subpackages load on first attribute access:
 import tfopt
 tfopt.export.to_tflite(model, "model.tflite")
 ```
+
+Saved models that hold tfopt layers (pruning and QAT wrappers, quantizers, a
+`Distiller` and its losses, schedules) load with `keras.saving.load_model` after
+`import tfopt`, in any order with `import keras`: tfopt registers its classes with
+Keras as soon as Keras is imported (right away if it already is).
 """
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
+import warnings
 
 __version__ = "0.1.0"
 
@@ -21,6 +30,9 @@ _SUBMODULES = (
     "pruning",
     "quantization",
 )
+
+# The subpackages whose classes Keras must know by name to load a saved model.
+_SAVEABLES = ("pruning", "quantization", "distillation")
 
 __all__ = ["__version__", *_SUBMODULES]
 
@@ -35,3 +47,43 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(__all__)
+
+
+def _register_saveables() -> None:
+    """Imports the subpackages that register tfopt's classes with Keras."""
+    for name in _SAVEABLES:
+        try:
+            importlib.import_module(f"{__name__}.{name}")
+        except Exception as err:  # never break the user's `import keras`
+            warnings.warn(
+                f"tfopt could not register its {name} classes with Keras ({err!r}); "
+                f"saved models using them need `import tfopt.{name}` first.",
+                stacklevel=2,
+            )
+
+
+class _RegisterAfterKerasImport(importlib.abc.MetaPathFinder):
+    """Runs `_register_saveables` right after `keras` is first imported (once)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "keras":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        exec_module = loader.exec_module
+
+        def exec_then_register(module):
+            exec_module(module)
+            _register_saveables()
+
+        loader.exec_module = exec_then_register
+        return spec
+
+
+if "keras" in sys.modules:
+    _register_saveables()
+elif not any(isinstance(f, _RegisterAfterKerasImport) for f in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterAfterKerasImport())

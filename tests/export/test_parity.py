@@ -1,5 +1,8 @@
 """Float, float16 and ONNX exports compute what the Keras model computes."""
 
+import os
+import stat
+
 import keras
 import numpy as np
 import pytest
@@ -107,3 +110,20 @@ def test_existing_file_is_replaced_by_the_new_export(tmp_path):
     export.to_tflite(models.mlp(), target)
     assert target.read_bytes()[4:8] == b"TFL3"  # the flatbuffer file identifier
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tflite"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_exported_files_follow_the_users_umask(tmp_path, umask):
+    """Like any file the user writes: 0666 less the umask (a staged temp file is 0600)."""
+    old = os.umask(umask)
+    try:
+        lite = export.to_tflite(models.mlp(), tmp_path / "m.tflite")
+        onnx = export.to_onnx(models.mlp(), tmp_path / "m.onnx")
+        plain = tmp_path / "plain.bin"
+        plain.write_bytes(b"x")
+    finally:
+        os.umask(old)
+    expected = stat.S_IMODE(plain.stat().st_mode)
+    assert expected == 0o666 & ~umask
+    for result in (lite, onnx):
+        assert stat.S_IMODE(os.stat(result.path).st_mode) == expected

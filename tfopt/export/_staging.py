@@ -12,11 +12,28 @@ from tfopt.export import _files
 from tfopt.export.result import ExportResult
 
 
+def _umask() -> int:
+    """The process's file mode creation mask (read from /proc where it is, else set and
+    restored at once)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def staged_file(path: Path):
     """Yields a temporary path beside `path` (same suffix); renames it on success.
 
-    On any error the temporary file is removed and `path` is left as it was.
+    On any error the temporary file is removed and `path` is left as it was. The
+    published file gets the permissions any new file of the user gets (0666 less
+    the umask), not the private 0600 of a temporary file.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
@@ -24,6 +41,7 @@ def staged_file(path: Path):
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():

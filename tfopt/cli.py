@@ -117,6 +117,13 @@ def _cmd_export(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Builds the `tfopt` parser: `--version` and the demo, inspect and export subcommands.
+
+    Each subcommand's parsed arguments carry `func`, the function that runs it.
+
+    Returns:
+        The `argparse.ArgumentParser`.
+    """
     parser = argparse.ArgumentParser(
         prog="tfopt",
         description="Make Keras 3 models small and fast: verified TFLite and ONNX exports.",
@@ -160,8 +167,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Runs the command line. `argv=None` reads sys.argv (and quiets TensorFlow's
-    native notices); a list runs in-process without touching the streams."""
+    """Runs the command line.
+
+    `argv=None` reads sys.argv (and quiets TensorFlow's native notices); a list
+    runs in-process without touching the streams.
+
+    Example:
+
+    ```python
+    assert main(["inspect", "model.tflite"]) == 0
+    ```
+
+    Args:
+        argv: the arguments after the program name, or None for `sys.argv[1:]`.
+            Defaults to `None`.
+
+    Returns:
+        The exit status: 0, or 2 when the command failed with a ValueError,
+        TypeError, FileNotFoundError or PermissionError (printed to stderr).
+
+    Raises:
+        SystemExit: from argparse, for a usage error (status 2) or after
+            `--help` / `--version` (status 0).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if argv is None:

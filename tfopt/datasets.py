@@ -23,6 +23,7 @@ class Digits:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """The shape of one image, without the batch axis (e.g. `(8, 8, 1)`)."""
         return tuple(self.x_train.shape[1:])
 
 

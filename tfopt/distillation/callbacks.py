@@ -51,10 +51,12 @@ class LinearSchedule:
         self.transition_epochs = transition_epochs
 
     def __call__(self, epoch: int) -> float:
+        """Returns the value at `epoch` (a negative epoch counts as 0)."""
         fraction = min(max(epoch, 0), self.transition_epochs) / self.transition_epochs
         return self.initial_value + (self.final_value - self.initial_value) * fraction
 
     def get_config(self) -> dict:
+        """Returns `initial_value`, `final_value` and `transition_epochs` as a dict."""
         return {
             "initial_value": self.initial_value,
             "final_value": self.final_value,
@@ -63,6 +65,7 @@ class LinearSchedule:
 
     @classmethod
     def from_config(cls, config: dict) -> LinearSchedule:
+        """Creates the schedule from the dict `get_config` returned."""
         return cls(**config)
 
 
@@ -127,6 +130,7 @@ class DistillationScheduler(keras.callbacks.Callback):
         return self.model
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Sets the Distiller's temperature and/or alpha to the schedules' values for `epoch`."""
         distiller = self._distiller()
         if self.temperature is not None:
             value = self.temperature(epoch)
@@ -142,6 +146,7 @@ class DistillationScheduler(keras.callbacks.Callback):
                 raise type(error)(f"At epoch {epoch}, the alpha schedule: {error}") from None
 
     def on_epoch_end(self, epoch, logs=None):
+        """Adds the Distiller's `alpha` (and `temperature`, if it has one) to the epoch logs."""
         if logs is None:
             return
         distiller = self._distiller()

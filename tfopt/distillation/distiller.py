@@ -1,5 +1,8 @@
-"""Distiller: `keras.distillation.Distiller` with schedulable alpha/temperature, hard/MSE/hint
-losses, learned projections, teacher-output caching and correct multi-replica loss scaling."""
+"""Distiller: `keras.distillation.Distiller` with more losses, schedules and caching.
+
+Schedulable alpha/temperature, hard/MSE/hint losses, learned projections,
+teacher-output caching and correct multi-replica loss scaling.
+"""
 
 from __future__ import annotations
 
@@ -461,6 +464,11 @@ class Distiller(keras.distillation.Distiller):
     # ---------------------------------------------------------------------- serialization
 
     def get_config(self) -> dict:
+        """Returns the Keras Distiller config with `alpha` and `cache_teacher_outputs`.
+
+        `alpha` replaces `student_loss_weight`; the teacher's and student's configs
+        leave out their own compile configs.
+        """
         config = super().get_config()
         config.pop("student_loss_weight", None)
         for key in ("teacher", "student"):
@@ -472,6 +480,7 @@ class Distiller(keras.distillation.Distiller):
         return config
 
     def get_compile_config(self) -> dict:
+        """Returns the compile config with `loss` set to the student loss given to `compile`."""
         config = super().get_compile_config()
         if config and hasattr(self, "_student_loss_for_serialization"):
             config["loss"] = keras.saving.serialize_keras_object(
@@ -480,6 +489,7 @@ class Distiller(keras.distillation.Distiller):
         return config
 
     def compile_from_config(self, config: dict) -> None:
+        """Compiles from a `get_compile_config` dict on load; builds the optimizer if built."""
         config = keras.saving.deserialize_keras_object(config)
         self.compile(**config)
         if self.built:

@@ -112,10 +112,12 @@ class SoftDistillation(DistillationLoss):
         return ops.mean(kl) * t * t
 
     def get_config(self) -> dict:
+        """Returns `temperature` and `from_logits` as a dict."""
         return {"temperature": self.temperature, "from_logits": self.from_logits}
 
     @classmethod
     def from_config(cls, config: dict) -> SoftDistillation:
+        """Creates the loss from the dict `get_config` returned."""
         return cls(**config)
 
 
@@ -151,10 +153,12 @@ class HardDistillation(DistillationLoss):
         return ops.mean(ce)
 
     def get_config(self) -> dict:
+        """Returns `from_logits` as a dict."""
         return {"from_logits": self.from_logits}
 
     @classmethod
     def from_config(cls, config: dict) -> HardDistillation:
+        """Creates the loss from the dict `get_config` returned."""
         return cls(**config)
 
 
@@ -171,16 +175,18 @@ class MSEDistillation(DistillationLoss):
     """
 
     def compute_loss(self, teacher_outputs, student_outputs, **kwargs):
-        """Returns the mean over every element and output of (teacher - student)²."""
+        """Returns the mean of (teacher - student)² over each output, summed over outputs."""
         pairs = zip(keras.tree.flatten(teacher_outputs), keras.tree.flatten(student_outputs))
         terms = [ops.mean(ops.square(ops.stop_gradient(t) - s)) for t, s in pairs]
         return terms[0] if len(terms) == 1 else ops.sum(ops.stack(terms))
 
     def get_config(self) -> dict:
+        """Returns an empty dict: the loss has no arguments."""
         return {}
 
     @classmethod
     def from_config(cls, config: dict) -> MSEDistillation:
+        """Creates the loss from the (empty) dict `get_config` returned."""
         return cls(**config)
 
 
@@ -233,6 +239,7 @@ class FeatureDistillation(_KerasFeatureDistillation):
         self.projection = _check_bool("projection", projection)
 
     def get_config(self) -> dict:
+        """Returns Keras' config (serialized `loss`, both layer names) plus `projection`."""
         config = super().get_config()
         config["projection"] = self.projection
         return config

@@ -101,6 +101,24 @@ def _np_name(dtype) -> str:
 
 
 def tflite_census(path: Path) -> OpCensus:
+    """Lists the ops of a `.tflite` file with their input/output dtypes, read by LiteRT.
+
+    The census of the built-in "tflite" `ExportFormat`: `op_census` calls it for a
+    file ending in `.tflite`.
+
+    Example:
+
+    ```python
+    census = tflite_census(Path("model_int8.tflite"))
+    assert census.format == "tflite" and "CONV_2D" in census.counts()
+    ```
+
+    Args:
+        path: the `.tflite` file.
+
+    Returns:
+        An `OpCensus` of format "tflite", its ops in the interpreter's order.
+    """
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     it = Interpreter(
@@ -128,6 +146,25 @@ def tflite_census(path: Path) -> OpCensus:
 
 
 def onnx_census(path: Path) -> OpCensus:
+    """Lists the nodes of an `.onnx` file with their input/output dtypes.
+
+    The census of the built-in "onnx" `ExportFormat`: `op_census` calls it for a
+    file ending in `.onnx`. Dtypes come from the graph's inputs, outputs,
+    initializers and ONNX shape inference; a tensor whose type is unknown is left out.
+
+    Example:
+
+    ```python
+    census = onnx_census(Path("model.onnx"))
+    assert census.format == "onnx" and "Conv" in census.counts()
+    ```
+
+    Args:
+        path: the `.onnx` file.
+
+    Returns:
+        An `OpCensus` of format "onnx", its ops in graph node order.
+    """
     import onnx
     from onnx import helper
 

@@ -23,6 +23,7 @@ class LatencyResult:
     p90_ms: float
 
     def as_dict(self) -> dict:
+        """Returns the fields as a flat dict (e.g. for a JSON report)."""
         return dataclasses.asdict(self)
 
 

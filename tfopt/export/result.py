@@ -37,6 +37,7 @@ class ExportResult:
     notes: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
+        """Returns the fields as a dict, `parity` as `VerifyResult.as_dict()` (no outputs)."""
         d = dataclasses.asdict(self)
         d["parity"] = self.parity.as_dict()
         return d

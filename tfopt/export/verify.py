@@ -61,6 +61,7 @@ class VerifyResult:
     outputs: list = dataclasses.field(default_factory=list, repr=False, compare=False)
 
     def as_dict(self) -> dict:
+        """Returns the parity figures as a dict, without the `outputs` arrays."""
         d = dataclasses.asdict(self)
         d.pop("outputs")
         return d

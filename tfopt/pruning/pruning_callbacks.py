@@ -55,6 +55,10 @@ class UpdatePruningStep(keras.callbacks.Callback):
         self._layers: list[PruneLowMagnitude] = []
 
     def on_train_begin(self, logs=None):
+        """Finds the model's pruning wrappers and starts each one's pruning step at 0.
+
+        A training step traced before the wrappers were ready is rebuilt.
+        """
         self._layers = collect_pruning_layers(self.model)
         if any(not layer._step_ready for layer in self._layers):
             for layer in self._layers:
@@ -70,6 +74,7 @@ class UpdatePruningStep(keras.callbacks.Callback):
                 layer.pruning_step.assign(0)
 
     def on_epoch_end(self, epoch, logs=None):
+        """Multiplies every pruned weight by its mask once more."""
         for layer in self._layers:
             layer.apply_masks()
 
@@ -93,7 +98,8 @@ class PruningSummaries(keras.callbacks.Callback):
             Defaults to `"epoch"`.
 
     Raises:
-        ValueError: an empty or non-string `log_dir`, or another `update_freq`.
+        ValueError: an empty `log_dir` or one that is not a str or `os.PathLike`,
+            or another `update_freq`.
     """
 
     def __init__(self, log_dir: str, update_freq: str = "epoch"):
@@ -127,9 +133,11 @@ class PruningSummaries(keras.callbacks.Callback):
         self._writer.flush()
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Writes every pruned weight's sparsity and each layer's target sparsity."""
         self._write()
 
     def on_train_end(self, logs=None):
+        """Writes the final sparsities, then closes the summary writer."""
         self._write()
         if self._writer is not None:
             self._writer.close()

@@ -138,12 +138,14 @@ class ConstantSparsity(PruningSchedule):
         self.frequency = int(frequency)
 
     def __call__(self, step):
+        """Returns whether to prune at `step`, and `target_sparsity` as a float32 tensor."""
         should_prune = self._should_prune_in_step(
             step, self.begin_step, self.end_step, self.frequency
         )
         return should_prune, ops.convert_to_tensor(self.target_sparsity, dtype="float32")
 
     def get_config(self) -> dict:
+        """Returns `target_sparsity`, `begin_step`, `end_step` and `frequency` as a dict."""
         return {
             "target_sparsity": self.target_sparsity,
             "begin_step": self.begin_step,
@@ -203,6 +205,7 @@ class PolynomialDecay(PruningSchedule):
         self.frequency = int(frequency)
 
     def __call__(self, step):
+        """Returns whether to prune at `step`, and the polynomial's sparsity there (float32)."""
         # Same float32 operations, in the same order, as tfmot's PolynomialDecay.
         step = ops.convert_to_tensor(step)
         elapsed = ops.cast(ops.subtract(step, self.begin_step), "float32")
@@ -217,6 +220,7 @@ class PolynomialDecay(PruningSchedule):
         return should_prune, sparsity
 
     def get_config(self) -> dict:
+        """Returns the six constructor arguments as a flat dict."""
         return {
             "initial_sparsity": self.initial_sparsity,
             "final_sparsity": self.final_sparsity,

@@ -200,6 +200,11 @@ class PruneLowMagnitude(keras.layers.Wrapper):
             )
 
     def build(self, input_shape=None):
+        """Builds the wrapped layer, then a mask per prunable weight and the pruning step.
+
+        Each pruned weight gets a constraint that multiplies it by its mask after
+        every optimizer update; `mask_type="random"` also draws the fixed scores.
+        """
         if not self.layer.built:
             self.layer.build(input_shape)
         self._check_known(self.layer)
@@ -301,6 +306,11 @@ class PruneLowMagnitude(keras.layers.Wrapper):
             self.pruning_step.assign(step)
 
     def call(self, inputs, *args, training=None, **kwargs):
+        """Runs the wrapped layer; in training, first advances the step and prunes on schedule.
+
+        Raises:
+            ValueError: in training, when `UpdatePruningStep` has not started the step.
+        """
         if training is True and self._prunable:
             if not self._step_ready:
                 # Caught when the training step is built, before any graph runs; the
@@ -316,10 +326,12 @@ class PruneLowMagnitude(keras.layers.Wrapper):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None) -> PruneLowMagnitude:
+        """Creates the wrapper and its inner layer from the dict `get_config` returned."""
         # keras.layers.Wrapper.from_config pops "layer"; leave the caller's dict intact.
         return super().from_config(dict(config), custom_objects=custom_objects)
 
     def get_config(self) -> dict:
+        """Returns the serialized inner layer and schedule, and every pruning argument."""
         config = super().get_config()
         config.update(
             {

@@ -24,14 +24,17 @@ class SparsityReport:
 
     @property
     def total_size(self) -> int:
+        """Number of prunable weights over all rows."""
         return int(sum(r["size"] for r in self.rows))
 
     @property
     def total_zeros(self) -> int:
+        """Number of those weights that are exactly zero."""
         return int(sum(r["zeros"] for r in self.rows))
 
     @property
     def total_sparsity(self) -> float:
+        """`total_zeros / total_size`, or 0.0 when there are no prunable weights."""
         return self.total_zeros / self.total_size if self.total_size else 0.0
 
     def to_dict(self) -> dict:

@@ -37,14 +37,17 @@ class QuantizeAnnotate(keras.layers.Wrapper):
         self.quantize_config = quantize_config
 
     def build(self, input_shape=None):
+        """Builds the wrapped layer (if it is not built yet); creates no weights of its own."""
         if not self.layer.built:
             self.layer.build(input_shape)
         self.built = True
 
     def call(self, inputs, training=None):
+        """Runs the wrapped layer unchanged: the annotation only matters to `quantize_apply`."""
         return self.layer(inputs, training=training)
 
     def get_config(self):
+        """Returns the serialized inner layer and `quantize_config` (None if not given)."""
         config = super().get_config()
         config["quantize_config"] = (
             None
@@ -55,6 +58,7 @@ class QuantizeAnnotate(keras.layers.Wrapper):
 
     @classmethod
     def from_config(cls, config):
+        """Creates the annotation and its inner layer from the dict `get_config` returned."""
         config = dict(config)
         config["layer"] = keras.saving.deserialize_keras_object(config["layer"])
         return cls(**config)

@@ -91,10 +91,16 @@ class QATCallback(keras.callbacks.Callback):
         return active, frozen, bn
 
     def on_train_begin(self, logs=None):
+        """Checks the model has quantization layers and forgets the flags last set.
+
+        Raises:
+            ValueError: the model has no quantization layers.
+        """
         self._layers()
         self._state = None
 
     def on_train_batch_begin(self, batch, logs=None):
+        """Sets the flags for the optimizer's current step; retraces the train step on a change."""
         step = int(self.model.optimizer.iterations.numpy())
         state = self.flags_at(step)
         if state == self._state:
@@ -111,6 +117,7 @@ class QATCallback(keras.callbacks.Callback):
         self.model.make_train_function(force=True)
 
     def get_config(self):
+        """Returns the three step arguments as a dict."""
         return {
             "quant_delay_steps": self.quant_delay_steps,
             "freeze_ranges_step": self.freeze_ranges_step,
@@ -119,4 +126,5 @@ class QATCallback(keras.callbacks.Callback):
 
     @classmethod
     def from_config(cls, config):
+        """Creates the callback from the dict `get_config` returned."""
         return cls(**config)

@@ -105,8 +105,11 @@ class QuantizationConfig:
             )
 
     def _check_16x8(self):
-        """TFLite's 16x8 spec: int16 activations symmetric (zero-point 0), int8 weights
-        symmetric on -127..127; anything else would train for a grid no kernel runs."""
+        """Checks the config is within TFLite's 16x8 spec.
+
+        int16 activations symmetric (zero-point 0), int8 weights symmetric on
+        -127..127; anything else would train for a grid no kernel runs.
+        """
         required = {"symmetric_activations": True, "symmetric_weights": True, "narrow_range": True}
         for flag, value in required.items():
             if getattr(self, flag) != value:
@@ -154,10 +157,12 @@ class QuantizationConfig:
         )
 
     def get_config(self) -> dict:
+        """Returns every field, `name` included, as a flat dict."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_config(cls, config: dict) -> QuantizationConfig:
+        """Creates (and validates) the config from the dict `get_config` returned."""
         return cls(**config)
 
 

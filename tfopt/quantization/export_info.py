@@ -318,8 +318,10 @@ class QATExportInfo:
         return out
 
     def weight_quantizers(self) -> list[tuple[str, bool, int, bool, bool, bool]]:
-        """(layer, dense, num_bits, per_axis, symmetric, narrow_range) of every weight
-        quantizer, without running them."""
+        """(layer, dense, num_bits, per_axis, symmetric, narrow_range) of every weight quantizer.
+
+        Read off the quantizers' attributes, without running them.
+        """
         out = []
         for layer in self._model.layers:
             if not isinstance(layer, QuantizeWrapper):

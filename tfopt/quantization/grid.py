@@ -121,7 +121,8 @@ def signed_code_tensor(values, min_value, max_value, num_bits: int, narrow_range
 
     Args:
         values: float32 tensor.
-        min_value, max_value: the range (tensors or floats).
+        min_value: the range's low end (a tensor or float).
+        max_value: the range's high end (a tensor or float).
         num_bits: bits of the grid.
         narrow_range: drop the lowest code.
 

@@ -61,8 +61,10 @@ class QuantizeConfig:
         return []
 
     def get_activations_and_quantizers(self, layer) -> list:
-        """(activation function, Quantizer) pairs of `layer`: each activation's result
-        is fake-quantized."""
+        """(activation function, Quantizer) pairs of `layer`.
+
+        Each activation's result is fake-quantized by its quantizer.
+        """
         return []
 
     def set_quantize_weights(self, layer, quantize_weights) -> None:
@@ -168,6 +170,7 @@ class LayerQuantizeConfig(QuantizeConfig):
         )
 
     def activation_quantizer(self) -> MovingAverageQuantizer:
+        """A new EMA-range quantizer with the config's activation bits, symmetry and decay."""
         return MovingAverageQuantizer(
             num_bits=self.config.activation_bits,
             symmetric=self.config.symmetric_activations,
@@ -176,15 +179,23 @@ class LayerQuantizeConfig(QuantizeConfig):
         )
 
     def get_weights_and_quantizers(self, layer):
+        """Each named weight of `layer` with a min/max `LastValueQuantizer` for its layout."""
         return [
             (getattr(layer, name), self._weight_quantizer(layout))
             for name, layout in self.weights.items()
         ]
 
     def get_weight_layouts(self, layer):
+        """The layouts of the named weights, in `get_weights_and_quantizers` order."""
         return list(self.weights.values())
 
     def get_output_quantizers(self, layer):
+        """[] without `quantize_output`; else the output's quantizer.
+
+        A softmax, sigmoid or tanh output gets a `FixedRangeQuantizer` on TFLite's
+        fixed output range: the int16 one with 16-bit activations, the int8 one with
+        asymmetric 8-bit activations. Every other case gets `activation_quantizer()`.
+        """
         if not self.quantize_output:
             return []
         from tfopt.quantization import tflite_scheme
@@ -197,6 +208,7 @@ class LayerQuantizeConfig(QuantizeConfig):
         return [self.activation_quantizer()]
 
     def get_config(self):
+        """Returns the constructor arguments, `config` as `QuantizationConfig.get_config()`."""
         return {
             "weights": dict(self.weights),
             "quantize_output": self.quantize_output,

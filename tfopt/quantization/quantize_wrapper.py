@@ -34,12 +34,13 @@ def _add_flags(layer):
 
 
 def _flags(layer, training) -> dict:
-    """The keyword flags of a quantizer call: the variables, or, while training,
-    their values when the step is traced, as Python floats.
+    """The keyword flags of a quantizer call: the flag variables or their values.
 
-    A training graph then holds only the branch the flags select: no per-element
-    select between the quantized and float values. QATCallback retraces the
-    train function when it changes a flag.
+    While training, a flag that is exactly 0 or 1 when the step is traced is
+    passed as that Python float (otherwise as the variable). A training graph
+    then holds only the branch the flags select: no per-element select between
+    the quantized and float values. QATCallback retraces the train function
+    when it changes a flag.
     """
     active, frozen = layer.quantize_active, layer.ranges_frozen
     if training:
@@ -109,14 +110,18 @@ class QuantizeWrapper(keras.layers.Wrapper):
         self._same_scale = spec is not None and spec.kind == "same_scale"
 
     def __call__(self, *args, **kwargs):
+        """Calls the layer; on a symbolic input, first records the grid that input lies on."""
         inputs = args[0] if args else kwargs.get("inputs")
         if isinstance(inputs, keras.KerasTensor):  # building a functional graph
             object.__setattr__(self, "_input_source", _graph.activation_source(inputs))
         return super().__call__(*args, **kwargs)
 
     def output_grid(self):
-        """(quantizer, variables) of the output's grid; None if unknown; False when the
-        output keeps its input's grid (average pooling)."""
+        """(quantizer, variables) of the output's grid.
+
+        None if unknown (not exactly one output quantizer); False when the output
+        keeps its input's grid (average pooling).
+        """
         if self._same_scale:
             return False
         if len(self._output_quantizers) != 1:
@@ -132,6 +137,11 @@ class QuantizeWrapper(keras.layers.Wrapper):
         )
 
     def build(self, input_shape=None):
+        """Builds the layer (and BatchNorm), the QAT flags and every quantizer's range variables.
+
+        The quantizers come from the `QuantizeConfig`; with `preserve_sparsity`
+        a mask per weight is created as well.
+        """
         if not self.layer.built:
             self.layer.build(input_shape)
         if self.batchnorm is not None and not self.batchnorm.built:
@@ -254,8 +264,10 @@ class QuantizeWrapper(keras.layers.Wrapper):
         ]
 
     def _write_back(self, scope):
-        """Applies the range updates the activation quantizers made inside the layer's
-        StatelessScope (which holds every assignment back)."""
+        """Applies the activation quantizers' range updates made inside the layer's scope.
+
+        The layer runs in a StatelessScope, which holds every assignment back.
+        """
         for qvars in self._activation_vars:
             for variable in qvars.values():
                 value = scope.get_current_value(variable)
@@ -263,6 +275,11 @@ class QuantizeWrapper(keras.layers.Wrapper):
                     variable.assign(value)
 
     def call(self, inputs, training=None):
+        """Fake-quantizes the weights (BatchNorm folded), runs the layer, quantizes its output.
+
+        The config's activations are fake-quantized inside the layer; outside
+        training the bias is rounded onto the int32 bias grid when that is known.
+        """
         training = bool(training)
         layer = self.layer
         flags = _flags(self, training)
@@ -333,6 +350,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
         return outputs
 
     def get_config(self):
+        """Returns the serialized inner layer, `quantize_config` and `batchnorm` (or None)."""
         config = super().get_config()
         config["quantize_config"] = keras.saving.serialize_keras_object(self.quantize_config)
         config["batchnorm"] = (
@@ -342,6 +360,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
 
     @classmethod
     def from_config(cls, config):
+        """Creates the wrapper and its inner layer from the dict `get_config` returned."""
         config = dict(config)
         config["layer"] = keras.saving.deserialize_keras_object(config["layer"])
         return cls(**config)
@@ -374,6 +393,7 @@ class QuantizeLayer(keras.layers.Layer):
         self.quantizer = quantizer or MovingAverageQuantizer()
 
     def build(self, input_shape=None):
+        """Creates the QAT flags and the quantizer's range variables."""
         _add_flags(self)
         self._vars = self.quantizer.build((), "input", self)
         self.built = True
@@ -383,13 +403,16 @@ class QuantizeLayer(keras.layers.Layer):
         return self.quantizer, self._vars
 
     def call(self, inputs, training=None):
+        """Fake-quantizes `inputs` with the quantizer, which may update its range in training."""
         training = bool(training)
         return self.quantizer(inputs, training, self._vars, **_flags(self, training))
 
     def compute_output_shape(self, input_shape):
+        """Returns `input_shape`: quantizing keeps the shape."""
         return input_shape
 
     def get_config(self):
+        """Returns the base layer config plus the serialized `quantizer`."""
         config = super().get_config()
         config["quantizer"] = keras.saving.serialize_keras_object(self.quantizer)
         return config

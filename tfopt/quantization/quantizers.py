@@ -121,16 +121,22 @@ def _is_const(flag, value: float) -> bool:
 
 
 def _select(flag, when_one, when_zero):
-    """flag * when_one + (1 - flag) * when_zero, for a 0/1 float flag (a variable, or a
-    Python 0.0/1.0 read when the step was traced: then only that branch is built)."""
+    """Returns `flag * when_one + (1 - flag) * when_zero`, for a 0/1 float flag.
+
+    The flag is a variable, or a Python 0.0/1.0 read when the step was traced:
+    then only that branch is built.
+    """
     if _is_const(flag, 1.0) or _is_const(flag, 0.0):
         return when_one if flag == 1.0 else when_zero
     return when_zero + flag * (when_one - when_zero)
 
 
 def _assign_add(variable, delta):
-    """variable += delta as one AssignAddVariableOp (Keras' assign_add reads, adds and
-    assigns: three ops). Under tf.distribute the variable's own aggregation applies."""
+    """Adds `delta` to `variable` as one AssignAddVariableOp.
+
+    Keras' assign_add reads, adds and assigns: three ops. Under tf.distribute the
+    variable's own aggregation applies.
+    """
     target = variable.value  # the backend variable (a tensor inside a StatelessScope)
     if isinstance(target, tf.Variable):
         target.assign_add(tf.cast(delta, target.dtype))
@@ -170,6 +176,7 @@ class LastValueQuantizer(Quantizer):
         self.narrow_range = bool(narrow_range)
 
     def build(self, shape, name, layer):
+        """Makes the `min` and `max` variables on `layer` (per last-axis slice if `per_axis`)."""
         range_shape = (int(shape[-1]),) if self.per_axis else ()
         kwargs = dict(shape=range_shape, trainable=False, aggregation="mean")
         return {
@@ -188,6 +195,12 @@ class LastValueQuantizer(Quantizer):
         return low, high
 
     def __call__(self, inputs, training, weights, **kwargs):
+        """Fake-quantizes the weight `inputs` on its min/max range.
+
+        While training, unless `ranges_frozen`, the stored range is first set to
+        the weight's current min/max (no gradient flows through it); with
+        `quantize_active` 0, training passes the weight through unchanged.
+        """
         active, frozen = _flags(kwargs)
         if training and not _is_const(frozen, 1.0):
             # A statistic, not a trainable function of the weights (as in tfmot, which
@@ -205,6 +218,7 @@ class LastValueQuantizer(Quantizer):
         return quantized
 
     def get_config(self):
+        """Returns `num_bits`, `per_axis`, `symmetric` and `narrow_range` as a dict."""
         return {
             "num_bits": self.num_bits,
             "per_axis": self.per_axis,
@@ -266,6 +280,7 @@ class MovingAverageQuantizer(Quantizer):
     _nonnegative = False
 
     def build(self, shape, name, layer):
+        """Makes the scalar `min`, `max` and `count` (batches observed) variables on `layer`."""
         kwargs = dict(shape=(), trainable=False, aggregation="mean")
         return {
             "min": layer.add_weight(name=f"{name}_min", initializer="zeros", **kwargs),
@@ -305,6 +320,13 @@ class MovingAverageQuantizer(Quantizer):
         return low, high
 
     def __call__(self, inputs, training, weights, **kwargs):
+        """Fake-quantizes the activation `inputs` on its moving-average range.
+
+        While training, unless `ranges_frozen`, the batch's min/max first moves the
+        stored range; with `quantize_active` 0, training passes values through
+        unchanged. While an ONNX export traces a narrow-range quantizer, the same
+        grid is written as a full-range one.
+        """
         active, frozen = _flags(kwargs)
         if training and _is_const(frozen, 1.0):  # frozen when traced: read the ranges
             low, high = weights["min"], weights["max"]
@@ -324,6 +346,7 @@ class MovingAverageQuantizer(Quantizer):
         return quantized
 
     def get_config(self):
+        """Returns the five constructor arguments as a dict."""
         return {
             "num_bits": self.num_bits,
             "per_axis": self.per_axis,
@@ -366,12 +389,18 @@ class FixedRangeQuantizer(Quantizer):
         self.narrow_range = False
 
     def build(self, shape, name, layer):
+        """Makes no variables (the range is constant): returns `{}`."""
         return {}
 
     def get_range(self, weights):
+        """Returns the constant `(min_value, max_value)`."""
         return self.min_value, self.max_value
 
     def __call__(self, inputs, training, weights, **kwargs):
+        """Fake-quantizes `inputs` on the constant range.
+
+        With `quantize_active` 0, training passes them through unchanged.
+        """
         active, _ = _flags(kwargs)
         quantized = fake_quant(inputs, self.min_value, self.max_value, self.num_bits, False, False)
         if training:
@@ -379,6 +408,7 @@ class FixedRangeQuantizer(Quantizer):
         return quantized
 
     def get_config(self):
+        """Returns `min_value`, `max_value` and `num_bits` as a dict."""
         return {
             "min_value": self.min_value,
             "max_value": self.max_value,

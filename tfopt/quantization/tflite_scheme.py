@@ -34,7 +34,7 @@ _FUSABLE = ("relu", "relu6", "linear")
 
 
 def activation_name(fn) -> str:
-    """Name of a Keras activation function (e.g. 'relu'), or '' if unknown."""
+    """Name of a Keras activation function (e.g. 'relu'): 'linear' for None, '' if unknown."""
     return getattr(fn, "__name__", "") if fn is not None else "linear"
 
 
@@ -52,8 +52,10 @@ def is_fusable_activation(layer) -> bool:
 
 
 def relu_output(layer) -> bool:
-    """True when `layer`'s output is a ReLU/ReLU6 (>= 0): a fusable activation layer, or
-    a layer whose own `activation` is relu/relu6."""
+    """True when `layer`'s output is a ReLU/ReLU6 (>= 0).
+
+    That is a fusable activation layer, or a layer whose own `activation` is relu/relu6.
+    """
     own = activation_name(getattr(layer, "activation", None))
     return is_fusable_activation(layer) or own in ("relu", "relu6")
 
@@ -64,7 +66,10 @@ def own_activation_fusable(layer) -> bool:
 
 
 def output_activation(layer) -> str:
-    """The activation a layer's output went through last ('softmax', 'relu'...), or ''."""
+    """The activation a layer's output went through last ('softmax', 'relu', 'linear'...).
+
+    A layer without an `activation` gives 'linear'; an unnamed function gives ''.
+    """
     if isinstance(layer, L.Softmax):
         return "softmax"
     return activation_name(getattr(layer, "activation", None))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tfopt.export import _data, _files, _model, _quiet, _staging, _tflite16x8
+from tfopt.export import _data, _files, _loops, _model, _quiet, _staging, _tflite16x8
 from tfopt.export.result import ExportResult
 from tfopt.export.verify import verify
 from tfopt.quantization import export_info, is_qat_model
@@ -241,8 +241,14 @@ def to_tflite(
     else:
         check_inputs, verified_on = _model.random_inputs(specs, 32), "random"
 
-    export_model = reference = _model.as_functional(model, specs)
+    reference = _model.as_functional(model, specs)
     notes = ()
+    source = model
+    if quantization in _NEEDS_DATA:  # TFLite's calibrator: no loops (see _loops.py)
+        source, note = _loops.unrolled(model, quantization)
+        notes += (note,) if note else ()
+        _loops.check_no_loops(source, specs, quantization)
+    export_model = reference if source is model else _model.as_functional(source, specs)
     try:
         flatbuffer = _convert(
             export_model, model, quantization, calibration, specs, int8_io, sparse
@@ -251,11 +257,11 @@ def to_tflite(
         # Recurrent layers (LSTM, GRU, ...) loop over TensorLists whose element
         # shape must be static to lower to TFLite builtins: fix the batch at 1,
         # the batch a device runs them at.
-        export_model = _model.as_functional(model, specs, batch_size=1)
+        export_model = _model.as_functional(source, specs, batch_size=1)
         flatbuffer = _convert(
             export_model, model, quantization, calibration, specs, int8_io, sparse
         )
-        notes = ("batch fixed at 1: the model's recurrent loops need a static batch size",)
+        notes += ("batch fixed at 1: the model's recurrent loops need a static batch size",)
 
     return _staging.publish(
         path,

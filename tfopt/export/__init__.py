@@ -7,6 +7,7 @@ work on any `.tflite` / `.onnx` file.
 
 from tfopt.export import _builtin_formats  # noqa: F401  (registers "tflite" and "onnx")
 from tfopt.export._files import file_sizes
+from tfopt.export.acceptance import ParityBar, ParityError
 from tfopt.export.census import COMPUTE_OPS, OpCensus, OpInfo, op_census
 from tfopt.export.formats import (
     ExportFormat,
@@ -30,6 +31,8 @@ __all__ = [
     "LatencyResult",
     "OpCensus",
     "OpInfo",
+    "ParityBar",
+    "ParityError",
     "VerifyResult",
     "benchmark_latency",
     "export_model",

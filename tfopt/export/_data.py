@@ -141,7 +141,52 @@ def collect(data, specs, argument: str, limit: int | None = None) -> list[np.nda
     rows = list(itertools.islice(sample_batches(data, specs, argument), limit))
     if not rows:
         raise ValueError(f"Argument `{argument}` is empty: it holds 0 samples.")
-    return [
+    arrays = [
         np.concatenate([r[i] for r in rows], axis=0).astype(s.dtype.as_numpy_dtype)
         for i, s in enumerate(specs)
     ]
+    for array, spec in zip(arrays, specs):
+        if np.issubdtype(array.dtype, np.floating):
+            bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+            if bad:
+                raise ValueError(
+                    f"Argument `{argument}` holds {bad} NaN or infinite values (of "
+                    f"{np.size(array)}) for input {spec.name!r}. Every sample must be finite: "
+                    "drop or repair those samples, e.g. x[np.isfinite(x).all(axis=tuple(range("
+                    "1, x.ndim)))]."
+                )
+    return arrays
+
+
+def robust_peak(array: np.ndarray) -> float:
+    """The 99.9th percentile of |x|: the scale of a data set, blind to a few outliers."""
+    return float(np.percentile(np.abs(array.astype(np.float64)), 99.9)) if array.size else 0.0
+
+
+# Calibration and verification data whose scales differ by more than this factor are
+# not the same kind of data (e.g. pixels in 0..255 against 0..1).
+SCALE_MISMATCH = 8.0
+
+
+def check_same_scale(calibration, check_inputs, specs) -> None:
+    """Refuses calibration data on another scale than the data the file is verified on.
+
+    Raises:
+        ValueError: a robust peak |x| ratio above SCALE_MISMATCH for some input.
+    """
+    for cal, ref, spec in zip(calibration, check_inputs, specs):
+        if not np.issubdtype(cal.dtype, np.floating):
+            continue
+        a, b = robust_peak(cal), robust_peak(ref)
+        if min(a, b) == 0.0 and max(a, b) == 0.0:
+            continue
+        ratio = max(a, b) / max(min(a, b), 1e-30)
+        if ratio > SCALE_MISMATCH:
+            raise ValueError(
+                f"Arguments `representative_data` and `verify_data` are on different scales "
+                f"for input {spec.name!r}: 99.9% of |representative_data| is below {a:.4g}, of "
+                f"|verify_data| below {b:.4g} ({ratio:.1f}x). Int8 calibration on data the "
+                "model will not see gives a file that is wrong on the data it will see: "
+                "calibrate on samples prepared exactly as the inputs at inference (same "
+                "dtype, scaling and normalization)."
+            )

@@ -49,6 +49,29 @@ def export_trace(model, target: str):
         yield
 
 
+def check_finite_weights(model) -> None:
+    """Refuses a model with NaN or infinite weights (or QAT ranges): its file would be too.
+
+    Raises:
+        ValueError: naming the first weights that are not finite.
+    """
+    bad = []
+    for variable in model.weights:
+        value = np.asarray(keras.ops.convert_to_numpy(variable))
+        if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+            bad.append(
+                f"{variable.path} ({np.size(value) - np.count_nonzero(np.isfinite(value))} "
+                f"of {np.size(value)})"
+            )
+    if bad:
+        raise ValueError(
+            f"Model {model.name!r} has NaN or infinite values in {len(bad)} weights: "
+            f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}. An exported file would "
+            "compute NaN. Retrain from a checkpoint before the divergence (a lower learning "
+            "rate, gradient clipping), or for a QAT model recalibrate its ranges."
+        )
+
+
 def _safe_name(name: str, index: int) -> str:
     name = re.sub(r"[^A-Za-z0-9_]", "_", str(name or ""))
     if not name or not (name[0].isalpha()):

@@ -82,7 +82,9 @@ def convert(model, specs, opset, what="model"):
     return model_proto
 
 
-def publish(model_proto, model, path, check_inputs, verified_on, quantization, input_signature):
+def publish(
+    model_proto, model, path, check_inputs, verified_on, quantization, input_signature, bar
+):
     """Names the outputs, writes the file staged, verifies it, renames it into place."""
     model_proto = rename_outputs(model_proto, output_names(model, len(model_proto.graph.output)))
     return _staging.publish(
@@ -92,4 +94,5 @@ def publish(model_proto, model, path, check_inputs, verified_on, quantization, i
         format="onnx",
         quantization=quantization,
         verified_on=verified_on,
+        parity_bar=bar,
     )

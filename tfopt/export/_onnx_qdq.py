@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfopt.export import _model, _onnx_common
+from tfopt.export import _model, _onnx_common, acceptance
 from tfopt.quantization import export_info
 
 QDQ_FORMATS = ("s8s8", "u8u8")
@@ -134,7 +134,7 @@ def _quantize_weights(graph, table, numpy_helper, helper, unsigned=False):
     return replaced
 
 
-def export_qdq(model, path, opset, *, input_signature, verify_data, qdq_format):
+def export_qdq(model, path, opset, *, input_signature, verify_data, qdq_format, parity_bar):
     """Exports a tfopt QAT model to an 8-bit QDQ ONNX file, verified in onnxruntime.
 
     Called by `tfopt.export.to_onnx` for QAT models (see its docstring for the
@@ -164,6 +164,7 @@ def export_qdq(model, path, opset, *, input_signature, verify_data, qdq_format):
         raise ValueError(
             f"Argument `qdq_format` must be 's8s8' or 'u8u8'. Received: qdq_format={qdq_format!r}"
         )
+    bar = acceptance.resolve_bar(parity_bar, f"qdq-{qdq_format}")
     specs = _model.input_specs(model, input_signature)
     check_inputs, verified_on = _onnx_common.parity_inputs(verify_data, specs)
     import onnx
@@ -191,5 +192,12 @@ def export_qdq(model, path, opset, *, input_signature, verify_data, qdq_format):
         )
     onnx.checker.check_model(model_proto)
     return _onnx_common.publish(
-        model_proto, model, path, check_inputs, verified_on, f"qdq-{qdq_format}", input_signature
+        model_proto,
+        model,
+        path,
+        check_inputs,
+        verified_on,
+        f"qdq-{qdq_format}",
+        input_signature,
+        bar,
     )

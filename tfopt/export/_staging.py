@@ -8,7 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from tfopt.export import _files
+from tfopt.export import _files, acceptance
 from tfopt.export.result import ExportResult
 
 
@@ -55,7 +55,9 @@ def write_bytes(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def publish(path, data: bytes, check, *, format, quantization, verified_on, notes=()):
+def publish(
+    path, data: bytes, check, *, format, quantization, verified_on, notes=(), parity_bar=None
+):
     """Writes `data` staged beside `path`, checks it, renames it into place.
 
     Args:
@@ -64,13 +66,18 @@ def publish(path, data: bytes, check, *, format, quantization, verified_on, note
         check: `check(staged_path)` runs the staged file against the model and
             returns a `VerifyResult`; raising leaves `path` as it was.
         format, quantization, verified_on, notes: the `ExportResult` fields.
+        parity_bar: the `ParityBar` the file must meet (None: no bar).
 
     Returns:
         The `ExportResult` (sizes of `data`, parity reported for `path`).
+
+    Raises:
+        ParityError: the file misses `parity_bar` (then `path` is left as it was).
     """
     with staged_file(path) as staged:
         write_bytes(staged, data)
         parity = check(staged)
+        acceptance.check(parity, parity_bar, path, quantization)
     return ExportResult(
         path=str(path),
         format=format,
@@ -80,4 +87,5 @@ def publish(path, data: bytes, check, *, format, quantization, verified_on, note
         parity=dataclasses.replace(parity, path=str(path)),
         verified_on=verified_on,
         notes=tuple(notes),
+        parity_bar=parity_bar,
     )

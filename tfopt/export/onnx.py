@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from tfopt.export import _files, _model, _onnx_common, _onnx_qdq
+from tfopt.export import _files, _model, _onnx_common, _onnx_qdq, acceptance
 from tfopt.export.result import ExportResult
 from tfopt.quantization import is_qat_model
 
@@ -19,6 +19,7 @@ def to_onnx(
     input_signature=None,
     verify_data=None,
     qdq_format: str | None = None,
+    parity_bar=None,
 ) -> ExportResult:
     """Converts a Keras 3 model to an ONNX file through tf2onnx and verifies it.
 
@@ -54,6 +55,9 @@ def to_onnx(
         qdq_format: for a QAT model, "s8s8" or "u8u8". Defaults to `None`:
             "s8s8" when the activations were trained symmetric ("tensorrt"
             preset), else "u8u8".
+        parity_bar: the parity the file must reach to be published: None (the
+            mode's default bar, see `tfopt.export.acceptance`), a
+            `tfopt.export.ParityBar`, or False. Defaults to `None`.
 
     Returns:
         An `ExportResult` (path, bytes, gzip bytes, parity figures); its
@@ -66,9 +70,11 @@ def to_onnx(
             with ranges never observed or with 16-bit activations (TFLite only).
         PermissionError: the directory cannot be written to.
         RuntimeError: tf2onnx failed.
+        ParityError: the file misses its parity bar (nothing is published).
     """
     _model.check_keras_model(model)
     path = _files.check_output_path(path, (".onnx",))
+    _model.check_finite_weights(model)
     if is_qat_model(model):
         return _onnx_qdq.export_qdq(
             model,
@@ -77,6 +83,7 @@ def to_onnx(
             input_signature=input_signature,
             verify_data=verify_data,
             qdq_format=qdq_format,
+            parity_bar=parity_bar,
         )
     if qdq_format is not None:
         raise ValueError(
@@ -85,10 +92,11 @@ def to_onnx(
             "tfopt.quantization.quantize_model for an int8 QDQ file, or drop qdq_format "
             "for a float file."
         )
+    bar = acceptance.resolve_bar(parity_bar, "float32")
     opset = _onnx_common.check_opset(opset, 9, " (tf2onnx's range)")
     specs = _model.input_specs(model, input_signature)
     check_inputs, verified_on = _onnx_common.parity_inputs(verify_data, specs)
     model_proto = _onnx_common.convert(model, specs, opset)
     return _onnx_common.publish(
-        model_proto, model, path, check_inputs, verified_on, "float32", input_signature
+        model_proto, model, path, check_inputs, verified_on, "float32", input_signature, bar
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from tfopt.export.acceptance import ParityBar
 from tfopt.export.verify import VerifyResult
 
 
@@ -25,6 +26,8 @@ class ExportResult:
             random samples of the input signature.
         notes: what the exporter had to decide on the caller's behalf (e.g. a
             batch size fixed at 1 for recurrent models).
+        parity_bar: the `ParityBar` the file met before it was published (None
+            when the caller passed `parity_bar=False`).
     """
 
     path: str
@@ -35,11 +38,13 @@ class ExportResult:
     parity: VerifyResult
     verified_on: str
     notes: tuple[str, ...] = ()
+    parity_bar: ParityBar | None = None
 
     def as_dict(self) -> dict:
         """Returns the fields as a dict, `parity` as `VerifyResult.as_dict()` (no outputs)."""
         d = dataclasses.asdict(self)
         d["parity"] = self.parity.as_dict()
+        d["parity_bar"] = None if self.parity_bar is None else dataclasses.asdict(self.parity_bar)
         return d
 
     def __str__(self) -> str:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tfopt.export import _data, _files, _loops, _model, _quiet, _staging, _tflite16x8
+from tfopt.export import (
+    _data,
+    _files,
+    _loops,
+    _model,
+    _quiet,
+    _staging,
+    _tflite16x8,
+    acceptance,
+)
 from tfopt.export.result import ExportResult
 from tfopt.export.verify import verify
 from tfopt.quantization import export_info, is_qat_model
@@ -154,6 +163,7 @@ def to_tflite(
     verify_data=None,
     num_calibration_samples: int = 200,
     sparse: bool = False,
+    parity_bar=None,
 ) -> ExportResult:
     """Converts a Keras 3 model to a TFLite (LiteRT) file and verifies it.
 
@@ -196,6 +206,10 @@ def to_tflite(
         sparse: also apply TFLite's sparse weight encoding
             (`Optimize.EXPERIMENTAL_SPARSITY`), which pays off on pruned models.
             Defaults to `False`.
+        parity_bar: the parity the file must reach to be published: None (the
+            mode's default bar, see `tfopt.export.acceptance`), a
+            `tfopt.export.ParityBar`, or False (publish whatever the figures).
+            Defaults to `None`.
 
     Returns:
         An `ExportResult` (path, bytes, gzip bytes, parity figures).
@@ -206,6 +220,7 @@ def to_tflite(
             unknown `quantization`, or missing, empty or misshapen data.
         PermissionError: the directory cannot be written to.
         RuntimeError: the converter failed.
+        ParityError: the file misses its parity bar (nothing is published).
     """
     _model.check_keras_model(model)
     path = _files.check_output_path(path, (".tflite",))
@@ -221,6 +236,8 @@ def to_tflite(
             f"Received: num_calibration_samples={num_calibration_samples!r}"
         )
     quantization = _qat_quantization(model, quantization)  # QAT models: see below
+    bar = acceptance.resolve_bar(parity_bar, quantization)
+    _model.check_finite_weights(model)
     specs = _model.input_specs(model, input_signature)
     if quantization in _NEEDS_DATA and representative_data is None:
         raise ValueError(
@@ -235,6 +252,8 @@ def to_tflite(
         )
     if verify_data is not None:
         check_inputs, verified_on = _data.collect(verify_data, specs, "verify_data"), "data"
+        if calibration is not None and quantization in _NEEDS_DATA:
+            _data.check_same_scale(calibration, check_inputs, specs)
     elif calibration is not None:
         check_inputs = [x[:_VERIFY_SAMPLES] for x in calibration]
         verified_on = "data"
@@ -271,6 +290,7 @@ def to_tflite(
         quantization=quantization,
         verified_on=verified_on,
         notes=notes,
+        parity_bar=bar,
     )
 
 

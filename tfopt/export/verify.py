@@ -46,6 +46,8 @@ class VerifyResult:
         within_one_step: fraction of output elements whose error is at most one
             `output_step` (plus 1e-4 of a step for float32 rounding); None if not
             quantized.
+        reference_peak: the largest |output| of the Keras model on these inputs
+            (the scale relative errors are measured against).
         outputs: the file's outputs (dequantized to float), one array per output.
     """
 
@@ -58,6 +60,7 @@ class VerifyResult:
     output_step: float | None
     max_error_steps: float | None
     within_one_step: float | None
+    reference_peak: float = 0.0
     outputs: list = dataclasses.field(default_factory=list, repr=False, compare=False)
 
     def as_dict(self) -> dict:
@@ -186,5 +189,6 @@ def verify(
         output_step=output_step,
         max_error_steps=max_steps,
         within_one_step=within,
+        reference_peak=float(max((np.max(np.abs(e)) for e in expected if e.size), default=0.0)),
         outputs=got,
     )

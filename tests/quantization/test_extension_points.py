@@ -192,7 +192,7 @@ def test_register_layer_makes_a_custom_layer_first_class(data, tmp_path):
     )
     tq.register_layer(MyConv, spec)
     try:
-        assert "MyConv" in tq.supported_layers()
+        assert f"{__name__}.MyConv" in tq.supported_layers()
         keras.utils.set_random_seed(0)
         qat = tq.quantize_model(_my_conv_model())
         wrapper = qat.get_layer("quant_my_conv")
@@ -211,7 +211,7 @@ def test_register_layer_makes_a_custom_layer_first_class(data, tmp_path):
             tq.quantize_model(_my_conv_model())
     finally:
         tq.unregister_layer(MyConv)
-    assert "MyConv" not in tq.supported_layers()
+    assert f"{__name__}.MyConv" not in tq.supported_layers()
 
 
 def test_register_layer_and_spec_bad_input():
@@ -225,12 +225,116 @@ def test_register_layer_and_spec_bad_input():
         tq.LayerSpec("weighted", weights={"kernel": "rows"})
     with pytest.raises(ValueError, match="only for kind='weighted'"):
         tq.LayerSpec("output", weights={"kernel": "last"})
+    # A weighted layer with nothing to quantize would stay float in an "int8" file.
+    with pytest.raises(ValueError, match="at least one weight for kind='weighted'"):
+        tq.LayerSpec("weighted")
+    for bad in ("kernel", ["kernel"], None, {"kernel": 3}):
+        with pytest.raises(TypeError, match="Argument `weights` must"):
+            tq.LayerSpec("weighted", weights=bad)
+    with pytest.raises(TypeError, match="`dense` must be a bool"):
+        tq.LayerSpec("weighted", weights={"kernel": "last"}, dense="no")
+    with pytest.raises(ValueError, match=r"`folds_batchnorm=True` applies to kind 'weighted'"):
+        tq.LayerSpec("passthrough", folds_batchnorm=True)
+    with pytest.raises(TypeError, match="spec"):
+        tq.register_layer(MyConv, tq.LayerSpec)  # the class, not a spec
+    with pytest.raises(TypeError, match="layer_class"):
+        tq.unregister_layer(["MyConv"])
     tq.register_layer(MyConv, lambda layer: "weighted")
     try:
         with pytest.raises(TypeError, match="returned str, not a LayerSpec"):
             tq.spec_for(MyConv(2, 1))
     finally:
         tq.unregister_layer(MyConv)
+
+    def exploding(layer):
+        raise RuntimeError("rule exploded")
+
+    tq.register_layer(MyConv, exploding)
+    try:
+        with pytest.raises(RuntimeError, match="rule exploded") as info:
+            tq.spec_for(MyConv(2, 1, name="c"))
+        assert "registered for MyConv" in "".join(info.value.__notes__)
+    finally:
+        tq.unregister_layer(MyConv)
+
+
+def test_a_spec_naming_a_missing_weight_says_so():
+    tq.register_layer(MyConv, tq.LayerSpec("weighted", weights={"kern": "last"}))
+    try:
+        with pytest.raises(ValueError, match=r"no weight variable 'kern'.*'kernel'"):
+            tq.quantize_model(_my_conv_model())
+    finally:
+        tq.unregister_layer(MyConv)
+
+
+class MyDense(L.Dense):
+    """A Dense subclass a user registers (square kernels make layout mistakes silent)."""
+
+
+def test_a_wrong_layout_cannot_fold_batchnorm_silently():
+    """A 'transpose' layout on a square Dense kernel has the right shape and the wrong
+    channel axis: folding would scale rows instead of columns. It is refused."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16,))
+    x = L.BatchNormalization()(MyDense(16)(inp))
+    model = keras.Model(inp, L.Dense(4)(x))
+    from tests.export.models import _randomize_batchnorm
+
+    _randomize_batchnorm(model)
+    wrong = tq.LayerSpec("weighted", weights={"kernel": "transpose"}, folds_batchnorm=True)
+    tq.register_layer(MyDense, wrong)
+    try:
+        with pytest.raises(ValueError, match=r"layout 'transpose' of its weight 'kernel'"):
+            tq.quantize_model(model)
+        right = tq.LayerSpec("weighted", weights={"kernel": "last"}, dense=True,
+                             folds_batchnorm=True)  # fmt: skip
+        tq.register_layer(MyDense, right, override=True)
+        qat = tq.quantize_model(model)
+        assert qat.layers[2].batchnorm is not None  # folded, and checked
+    finally:
+        tq.unregister_layer(MyDense)
+
+
+_RELOAD = """
+import sys, numpy as np, keras, tfopt
+sys.path.insert(0, sys.argv[3])
+from tests.quantization import test_extension_points  # defines MyConv1D (unregistered)
+model = keras.saving.load_model(sys.argv[1])
+np.save(sys.argv[2], model.predict(np.load(sys.argv[2]), verbose=0))
+"""
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class MyConv1D(L.Conv1D):
+    """A Conv1D subclass registered like the built-in Conv1D (run as Conv2D)."""
+
+
+def test_a_saved_model_keeps_the_spec_it_was_built_with(tmp_path):
+    """Loaded where MyConv1D is not registered, the model computes what it computed."""
+    import os
+    import subprocess
+    import sys
+
+    tq.register_layer(MyConv1D, tq.spec_for(L.Conv1D(2, 3)))
+    try:
+        keras.utils.set_random_seed(0)
+        inp = keras.Input((12, 3))
+        x = L.GlobalAveragePooling1D()(MyConv1D(4, 3, padding="causal", dilation_rate=2)(inp))
+        qat = tq.quantize_model(keras.Model(inp, L.Dense(2)(x)))
+        x = np.random.default_rng(0).standard_normal((16, 12, 3)).astype("float32")
+        qat(x, training=True)
+        expected = qat.predict(x, verbose=0)
+        qat.save(tmp_path / "m.keras")
+    finally:
+        tq.unregister_layer(MyConv1D)
+    np.save(tmp_path / "x.npy", x)
+    root = str(__import__("pathlib").Path(__file__).resolve().parents[2])
+    run = subprocess.run(
+        [sys.executable, "-c", _RELOAD, str(tmp_path / "m.keras"), str(tmp_path / "x.npy"), root],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "x.npy"), expected)
 
 
 def test_every_builtin_spec_comes_through_register_layer():

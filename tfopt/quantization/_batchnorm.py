@@ -42,7 +42,7 @@ def fold(layer, bn, kernel, layout, bn_frozen, inputs, training):
         keep = bn.momentum + (1.0 - bn.momentum) * bn_frozen
         bn.moving_mean.assign(keep * bn.moving_mean + (1.0 - keep) * mean)
         bn.moving_variance.assign(keep * bn.moving_variance + (1.0 - keep) * variance)
-    bias = layer.bias if layer.use_bias else 0.0
+    bias = layer.bias if _has_bias(layer) else 0.0
     scale = gamma * tf.math.rsqrt(bn.moving_variance + bn.epsilon)
     kernel = scale_channels(kernel, scale, layout)
     folded_bias = (bias - bn.moving_mean) * scale + beta
@@ -54,3 +54,50 @@ def fold(layer, bn, kernel, layout, bn_frozen, inputs, training):
         batch_bias = (bias - mean) * batch_scale + beta
         folded_bias = frozen * folded_bias + (1.0 - frozen) * batch_bias
     return kernel, folded_bias, correction
+
+
+def _has_bias(layer) -> bool:
+    return bool(getattr(layer, "use_bias", False)) and getattr(layer, "bias", None) is not None
+
+
+def check_fold(wrapper, kernel_variable, layout: str, name: str) -> None:
+    """Checks that folding the wrapper's BatchNormalization computes what the float
+    layer followed by that BatchNormalization computes (inference mode).
+
+    A `LayerSpec` layout that puts the output channels on the wrong axis of a square
+    kernel folds each channel's scale into the wrong weights without any shape
+    error: this runs both on a random batch and compares. Skipped when the input
+    shape is not fixed apart from the batch.
+
+    Raises:
+        ValueError: the two differ (a wrong layout in the layer's registration).
+    """
+    import keras
+    import numpy as np
+
+    layer, bn = wrapper.layer, wrapper.batchnorm
+    shape = getattr(wrapper, "_build_shapes_dict", None) or {}
+    shape = next(iter(shape.values()), None)
+    if not shape or any(d is None for d in tuple(shape)[1:]):
+        return
+    x = np.random.default_rng(0).standard_normal((2, *tuple(shape)[1:])).astype("float32")
+    reference = np.asarray(bn(layer(x), training=False))
+    kernel, bias, _ = fold(layer, bn, tf.convert_to_tensor(kernel_variable), layout, 1.0, x, False)
+    mapping = [(kernel_variable, kernel)]
+    if _has_bias(layer):
+        mapping.append((layer.bias, bias))
+        bias = 0.0
+    with keras.StatelessScope(state_mapping=mapping):
+        folded = np.asarray(layer(x) + bias)
+    peak = max(1.0, float(np.max(np.abs(reference))))
+    worst = float(np.max(np.abs(folded - reference)))
+    if not worst <= 1e-3 * peak:
+        raise ValueError(
+            f"Folding BatchNormalization {bn.name!r} into layer {layer.name!r} "
+            f"({type(layer).__name__}) changes what the model computes (largest difference "
+            f"{worst:.3g} on outputs up to {peak:.3g}): the layout {layout!r} of its weight "
+            f"{name!r} does not put the output channels where the BatchNormalization "
+            "normalizes them. Fix the layout in the class's LayerSpec "
+            "(tfopt.quantization.register_layer(..., override=True)), or register it with "
+            "folds_batchnorm=False."
+        )

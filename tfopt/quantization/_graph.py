@@ -24,8 +24,10 @@ def activation_source(tensor):
             found = output_grid()
             if found is not False:  # False: keeps its input's grid, walk on
                 return found
-        inner = getattr(op, "layer", op) if output_grid is not None else op
-        spec = registry.spec_for(inner)
+        if output_grid is not None:  # a QAT layer: the spec it was built with
+            spec = getattr(op, "layer_spec", None)
+        else:
+            spec = registry.spec_for(op)
         if spec is None or spec.kind not in ("passthrough", "same_scale"):
             return None
         inputs = op._inbound_nodes[history.node_index].input_tensors

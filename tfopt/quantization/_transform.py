@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from tfopt._keras import clone_layer
-from tfopt.quantization import registry, tflite_scheme
+from tfopt.quantization import _batchnorm, registry, tflite_scheme
 from tfopt.quantization.annotate import QuantizeAnnotate
 from tfopt.quantization.config import QuantizationConfig
 from tfopt.quantization.quantize_config import LayerQuantizeConfig
@@ -13,6 +13,12 @@ from tfopt.quantization.quantize_wrapper import QuantizeLayer, QuantizeWrapper
 
 # States of a tensor in the rebuilt graph.
 _FLOAT, _QUANT, _PENDING = "float", "quantized", "pending-activation"
+
+
+def spec_weight_name(wrapper) -> str:
+    """The name of the first weight the wrapper's spec quantizes (for messages)."""
+    spec = wrapper.layer_spec
+    return spec.weights[0][0] if spec is not None and spec.weights else "kernel"
 
 
 def _unsupported_error(layer) -> ValueError:
@@ -25,7 +31,8 @@ def _unsupported_error(layer) -> ValueError:
         f"layer.name == {name!r} else tfopt.quantization.quantize_annotate_layer(layer))\n"
         "    qat_model = tfopt.quantization.quantize_apply(annotated)\n"
         f"or give it a QuantizeConfig: quantize_annotate_layer(layer, quantize_config=...).\n"
-        f"Built-in layers handled: {', '.join(registry.supported_layers())}."
+        "Or register its class: tfopt.quantization.register_layer(cls, LayerSpec(...)). "
+        f"Layers handled (built-in and registered): {', '.join(registry.supported_layers())}."
     )
 
 
@@ -254,7 +261,8 @@ def transform(
             state = _QUANT if states == {_QUANT} else _FLOAT
         else:
             bn_node = plan.bn_of(node) if spec.kind == "weighted" else None
-            bn = clone_layer(bn_node.operation if bn_node else None) if bn_node else None
+            bn_layer = plan.entries[id(bn_node.operation)][0] if bn_node else None  # unannotated
+            bn = clone_layer(bn_layer) if bn_node else None
             pending = plan.output_absorbed(node)
             own_ok = tflite_scheme.own_activation_fusable(inner)
             qc = LayerQuantizeConfig(
@@ -275,7 +283,9 @@ def transform(
             wrappers.append(layer)
             state = _PENDING if pending else _QUANT
             if bn_node is not None:
-                bn = (bn, bn_node.operation)
+                bn = (bn, bn_layer)
+        if kwargs.get("mask", 1) is None and not getattr(layer, "_call_has_mask_arg", False):
+            kwargs = {k: v for k, v in kwargs.items() if k != "mask"}  # recorded mask=None
         outputs = layer(*args, **kwargs)
         flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         for old, new in zip(node.outputs, flat):
@@ -286,6 +296,10 @@ def transform(
             weight_copies.append((bn[0], bn[1].get_weights()))
     for clone, weights in weight_copies:
         clone.set_weights(weights)
+    for layer in wrappers:
+        if layer.batchnorm is not None:
+            (variable, _), layout = layer._weight_quantizers[0], layer._layouts[0]
+            _batchnorm.check_fold(layer, variable, layout, spec_weight_name(layer))
     for layer in wrappers:
         layer.reset_sparsity_masks()
     outputs = [values[id(t)][0] for t in model.outputs]

@@ -42,8 +42,10 @@ class QuantizeAnnotate(keras.layers.Wrapper):
             self.layer.build(input_shape)
         self.built = True
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         """Runs the wrapped layer unchanged: the annotation only matters to `quantize_apply`."""
+        if mask is not None and getattr(self.layer, "_call_has_mask_arg", False):
+            return self.layer(inputs, training=training, mask=mask)
         return self.layer(inputs, training=training)
 
     def get_config(self):

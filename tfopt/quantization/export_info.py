@@ -198,8 +198,10 @@ class QATExportInfo:
 
     @staticmethod
     def _describe(layer) -> QuantizedLayer:
-        inner = layer.layer if isinstance(layer, QuantizeWrapper) else layer
-        spec = registry.spec_for(inner)
+        if isinstance(layer, QuantizeWrapper):
+            inner, spec = layer.layer, layer.layer_spec
+        else:
+            inner, spec = layer, registry.spec_for(layer)
         return QuantizedLayer(
             name=layer.name,
             layer=inner,

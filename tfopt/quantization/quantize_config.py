@@ -179,11 +179,30 @@ class LayerQuantizeConfig(QuantizeConfig):
         )
 
     def get_weights_and_quantizers(self, layer):
-        """Each named weight of `layer` with a min/max `LastValueQuantizer` for its layout."""
-        return [
-            (getattr(layer, name), self._weight_quantizer(layout))
-            for name, layout in self.weights.items()
-        ]
+        """Each named weight of `layer` with a min/max `LastValueQuantizer` for its layout.
+
+        Raises:
+            ValueError: `layer` has no variable of that name.
+        """
+        pairs = []
+        for name, layout in self.weights.items():
+            variable = getattr(layer, name, None)
+            if not isinstance(variable, keras.Variable):
+                names = sorted(
+                    attr
+                    for attr in dir(type(layer)) + list(vars(layer))
+                    if not attr.startswith("__")
+                    and isinstance(getattr(layer, attr, None), keras.Variable)
+                )
+                raise ValueError(
+                    f"Layer {layer.name!r} ({type(layer).__name__}) has no weight variable "
+                    f"{name!r}, which its LayerSpec (weights={self.weights!r}) quantizes; found "
+                    f"{type(variable).__name__ if variable is not None else 'nothing'} there. "
+                    f"Its weight attributes: {names}. Fix the spec given to "
+                    "tfopt.quantization.register_layer (weights={attribute: layout})."
+                )
+            pairs.append((variable, self._weight_quantizer(layout)))
+        return pairs
 
     def get_weight_layouts(self, layer):
         """The layouts of the named weights, in `get_weights_and_quantizers` order."""

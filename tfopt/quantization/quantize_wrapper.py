@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import keras
 import numpy as np
@@ -21,6 +22,17 @@ from tfopt.quantization.quantize_config import QuantizeConfig
 from tfopt.quantization.quantizers import MovingAverageQuantizer, Quantizer
 
 _FLAG = dict(shape=(), trainable=False, aggregation="only_first_replica")
+
+
+def _mask_kwargs(layer, mask) -> dict:
+    """The `mask=` keyword for a layer whose call takes one.
+
+    Keras 3 records `mask=None` in the call arguments of BatchNormalization,
+    GlobalAveragePooling1D and other layers that support masking.
+    """
+    return (
+        {"mask": mask} if mask is not None and getattr(layer, "_call_has_mask_arg", False) else {}
+    )
 
 
 def _safe(name: str) -> str:
@@ -78,13 +90,17 @@ class QuantizeWrapper(keras.layers.Wrapper):
         quantize_config: a `QuantizeConfig` saying which weights, activations and
             outputs are quantized.
         batchnorm: a BatchNormalization layer to fold in. Defaults to `None`.
+        layer_spec: the `LayerSpec` the layer is quantized by (a dict when loaded).
+            Defaults to `None`: the registry's spec for the layer's class. It is
+            saved with the model, so a model loads computing what it computed
+            even where the class is registered differently or not at all.
         **kwargs: Layer arguments (`name`...).
 
     Raises:
         TypeError: `layer` is not a Keras layer or `quantize_config` not a QuantizeConfig.
     """
 
-    def __init__(self, layer, quantize_config, batchnorm=None, **kwargs):
+    def __init__(self, layer, quantize_config, batchnorm=None, layer_spec=None, **kwargs):
         if not isinstance(layer, keras.layers.Layer):
             raise TypeError(
                 "Argument `layer` must be a Keras 3 layer. "
@@ -104,7 +120,15 @@ class QuantizeWrapper(keras.layers.Wrapper):
         self.quantize_config = quantize_config
         self.batchnorm = batchnorm
         object.__setattr__(self, "_input_source", None)
-        spec = registry.spec_for(layer)
+        if isinstance(layer_spec, dict):
+            layer_spec = registry.LayerSpec(**layer_spec)
+        if layer_spec is not None and not isinstance(layer_spec, registry.LayerSpec):
+            raise TypeError(
+                "Argument `layer_spec` must be None or a tfopt.quantization.LayerSpec. "
+                f"Received: layer_spec of type {type(layer_spec).__name__}"
+            )
+        spec = layer_spec if layer_spec is not None else registry.spec_for(layer)
+        self.layer_spec = spec
         self._as_conv2d = spec is not None and spec.conv1d_as_conv2d
         # Average pooling: the int8 kernel's output keeps the input's grid.
         self._same_scale = spec is not None and spec.kind == "same_scale"
@@ -274,7 +298,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
                 if value is not None:
                     variable.assign(value)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         """Fake-quantizes the weights (BatchNorm folded), runs the layer, quantizes its output.
 
         The config's activations are fake-quantized inside the layer; outside
@@ -304,7 +328,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
                 folded_bias = _kernels.round_bias(folded_bias, grid)
             elif getattr(layer, "use_bias", False) and getattr(layer, "bias", None) is not None:
                 mapping.append((layer.bias, _kernels.round_bias(layer.bias, grid)))
-        if folded_bias is not None and layer.use_bias:
+        if folded_bias is not None and _batchnorm._has_bias(layer):
             if correction is None:
                 mapping.append((layer.bias, folded_bias))
                 folded_bias = None
@@ -322,12 +346,12 @@ class QuantizeWrapper(keras.layers.Wrapper):
         try:
             if conv_kernel is not None:
                 bias = None
-                if layer.use_bias:
+                if _batchnorm._has_bias(layer):
                     bias = next((v for var, v in mapping if var is layer.bias), layer.bias)
                 outputs = _conv1d.conv1d_as_conv2d(layer, inputs, conv_kernel, bias)
             else:
                 with keras.StatelessScope(state_mapping=mapping) as scope:
-                    outputs = layer(inputs, training=training)
+                    outputs = layer(inputs, training=training, **_mask_kwargs(layer, mask))
                 self._write_back(scope)
         finally:
             if originals:
@@ -356,6 +380,8 @@ class QuantizeWrapper(keras.layers.Wrapper):
         config["batchnorm"] = (
             None if self.batchnorm is None else keras.saving.serialize_keras_object(self.batchnorm)
         )
+        spec = self.layer_spec
+        config["layer_spec"] = None if spec is None else dataclasses.asdict(spec)
         return config
 
     @classmethod

@@ -102,10 +102,7 @@ class LayerSpec:
             raise ValueError(
                 f"Argument `kind` must be one of {KINDS}. Received: kind={self.kind!r}"
             )
-        weights = self.weights
-        if isinstance(weights, dict):
-            weights = tuple(weights.items())
-        weights = tuple((str(name), layout) for name, layout in weights)
+        weights = _weight_pairs(self.weights)
         for name, layout in weights:
             if layout not in LAYOUTS:
                 raise ValueError(
@@ -117,7 +114,74 @@ class LayerSpec:
                 f"Argument `weights` is only for kind='weighted'. Received: kind={self.kind!r}, "
                 f"weights={dict(weights)!r}"
             )
+        if self.kind == "weighted" and not weights:
+            raise ValueError(
+                "Argument `weights` must name at least one weight for kind='weighted' (a "
+                "weighted layer with no quantized weight would stay float in an int8 file), "
+                "e.g. weights={'kernel': 'last'}. A layer without weights to quantize is "
+                "'output', 'passthrough' or 'same_scale'. Received: weights=()"
+            )
+        for flag in _FLAGS:
+            value = getattr(self, flag)
+            if not isinstance(value, bool):
+                raise TypeError(f"Argument `{flag}` must be a bool. Received: {flag}={value!r}")
+            allowed = _FLAG_KINDS.get(flag)
+            if value and allowed and self.kind not in allowed:
+                raise ValueError(
+                    f"Argument `{flag}=True` applies to kind {' or '.join(map(repr, allowed))}. "
+                    f"Received: kind={self.kind!r}"
+                )
         object.__setattr__(self, "weights", weights)
+
+
+_FLAGS = (
+    "dense",
+    "separable",
+    "conv1d_as_conv2d",
+    "folds_batchnorm",
+    "fuses_activation",
+    "int16_calibrator",
+)
+# The kinds a flag means something for (absent: any kind).
+_FLAG_KINDS = {
+    "dense": ("weighted",),
+    "separable": ("weighted",),
+    "conv1d_as_conv2d": ("weighted",),
+    "folds_batchnorm": ("weighted",),
+    "fuses_activation": ("weighted", "output"),
+}
+
+
+def _weight_pairs(weights) -> tuple:
+    """`weights` ({name: layout} or pairs) as a tuple of (name, layout) pairs.
+
+    Raises:
+        TypeError: anything else (a bare name, a list of names, None...).
+    """
+    example = "e.g. weights={'kernel': 'last'} or (('kernel', 'last'),)"
+    if isinstance(weights, dict):
+        items = list(weights.items())
+    elif isinstance(weights, (list, tuple)):
+        items = list(weights)
+    else:
+        raise TypeError(
+            f"Argument `weights` must be a dict of weight attribute -> layout, {example}. "
+            f"Received: weights={weights!r}"
+        )
+    pairs = []
+    for item in items:
+        if (
+            not isinstance(item, (list, tuple))
+            or len(item) != 2
+            or not isinstance(item[0], str)
+            or not isinstance(item[1], str)
+        ):
+            raise TypeError(
+                f"Argument `weights` must map weight attribute names to layouts, {example}. "
+                f"Received the entry {item!r}"
+            )
+        pairs.append((item[0], item[1]))
+    return tuple(pairs)
 
 
 SpecRule = Callable[[keras.layers.Layer], "LayerSpec | None"]
@@ -162,7 +226,7 @@ def register_layer(layer_class: type, spec: LayerSpec | SpecRule, *, override: b
             "Argument `layer_class` must be a subclass of keras.layers.Layer. "
             f"Received: layer_class={layer_class!r}"
         )
-    if not isinstance(spec, LayerSpec) and not callable(spec):
+    if isinstance(spec, type) or (not isinstance(spec, LayerSpec) and not callable(spec)):
         raise TypeError(
             "Argument `spec` must be a tfopt.quantization.LayerSpec or a function of the layer "
             f"returning one. Received: spec of type {type(spec).__name__}"
@@ -181,7 +245,14 @@ def unregister_layer(layer_class: type) -> None:
 
     Args:
         layer_class: the registered class.
+
+    Raises:
+        TypeError: `layer_class` is not a class.
     """
+    if not isinstance(layer_class, type):
+        raise TypeError(
+            f"Argument `layer_class` must be a layer class. Received: layer_class={layer_class!r}"
+        )
     _REGISTRY.pop(layer_class, None)
 
 
@@ -197,7 +268,14 @@ def spec_for(layer) -> LayerSpec | None:
     entry = _REGISTRY.get(type(layer))
     if entry is None or isinstance(entry, LayerSpec):
         return entry
-    spec = entry(layer)
+    try:
+        spec = entry(layer)
+    except Exception as err:
+        err.add_note(
+            f"(raised by the spec function registered for {type(layer).__name__} with "
+            f"tfopt.quantization.register_layer, on layer {layer.name!r})"
+        )
+        raise
     if spec is not None and not isinstance(spec, LayerSpec):
         raise TypeError(
             f"The spec function registered for {type(layer).__name__} returned "
@@ -209,7 +287,16 @@ def spec_for(layer) -> LayerSpec | None:
 def supported_layers() -> list[str]:
     """Class names of the layers QAT handles (built-in and registered), sorted.
 
+    Keras's own layers by name ("Conv2D"), others by module and name
+    ("my_package.layers.MyConv"), so a user's class is never confused with a
+    Keras one of the same name.
+
     Returns:
         A list of class names.
     """
-    return sorted({cls.__name__ for cls in _REGISTRY})
+    return sorted(
+        cls.__name__
+        if cls.__module__.startswith("keras.")
+        else f"{cls.__module__}.{cls.__qualname__}"
+        for cls in _REGISTRY
+    )

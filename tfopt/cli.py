@@ -94,7 +94,8 @@ def _cmd_export(args) -> int:
     data = np.load(args.data) if args.data else None
     # The flags the user gave, as the exporter's keyword arguments; --data calibrates
     # where the exporter calibrates, else it is what the file is verified on.
-    data_key = "representative_data" if "representative_data" in accepted else "verify_data"
+    calibrates = "representative_data" in accepted or (takes_any and args.quantization)
+    data_key = "representative_data" if calibrates else "verify_data"
     given = {
         "--quantization": ("quantization", args.quantization),
         "--data": (data_key, data),

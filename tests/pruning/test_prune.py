@@ -200,3 +200,49 @@ def test_inner_layers_of_a_subclassed_model_prune():
     assert int(model.fc.pruning_step.numpy()) == 2
     with pytest.raises(ValueError, match="subclassed"):
         pruning.strip_pruning(model)
+
+
+def test_registration_and_leave_dense_mistakes_are_caught():
+    """A typo in leave_dense would prune the layer meant to stay dense; a bad registration
+    used to fail deep inside fit or prune nothing."""
+    import tfopt
+
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(4, name="hidden"),
+            keras.layers.Dense(2, name="head"),
+        ]
+    )
+    with pytest.raises(ValueError, match=r"names 'haed', which is no layer"):
+        tfopt.pruning.prune_low_magnitude(model, leave_dense=["haed"])
+    with pytest.raises(TypeError, match="must be a list of layer names"):
+        tfopt.pruning.prune_low_magnitude(model, leave_dense="head")
+    with pytest.raises(ValueError, match="class Conv2D, of which"):
+        tfopt.pruning.prune_low_magnitude(model, leave_dense=[keras.layers.Conv2D])
+    pruned = tfopt.pruning.prune_low_magnitude(model, leave_dense=["head"])
+    assert type(pruned.get_layer("head")) is keras.layers.Dense
+
+    class Gated(keras.layers.Dense):
+        pass
+
+    for bad in ("kernel", None, 3, [("kernel", -2, 0)], [("kernel", "last")]):
+        with pytest.raises(TypeError, match="Argument `weights` must"):
+            tfopt.pruning.register_prunable(Gated, bad)
+    tfopt.pruning.register_prunable(Gated, {"kernel": -1})
+    try:
+        from tfopt.pruning import prune_registry
+
+        layer = Gated(3)
+        layer.build((None, 5))
+        assert prune_registry.prunable_weights(layer)[0][1] == -1  # the dict's axis is kept
+        tfopt.pruning.register_prunable(Gated, [("gate", -2)], override=True)
+        with pytest.raises(ValueError, match=r"no weight variable at 'gate'"):
+            prune_registry.prunable_weights(layer)
+        tfopt.pruning.register_prunable(Gated, [("kernel", 5)], override=True)
+        with pytest.raises(ValueError, match="m:n axis 5, outside its 2 axes"):
+            prune_registry.prunable_weights(layer)
+    finally:
+        tfopt.pruning.unregister_prunable(Gated)
+    with pytest.raises(TypeError, match="layer_class"):
+        tfopt.pruning.unregister_prunable("Gated")

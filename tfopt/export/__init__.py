@@ -14,6 +14,7 @@ from tfopt.export.formats import (
     export_model,
     format_for,
     formats,
+    get_format,
     register_format,
     unregister_format,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "file_sizes",
     "format_for",
     "formats",
+    "get_format",
     "op_census",
     "register_format",
     "to_onnx",

@@ -90,7 +90,9 @@ def publish(
     return _staging.publish(
         path,
         model_proto.SerializeToString(),
-        lambda staged: verify(staged, model, check_inputs, input_signature=input_signature),
+        lambda staged: verify(
+            staged, model, check_inputs, input_signature=input_signature, file_format="onnx"
+        ),
         format="onnx",
         quantization=quantization,
         verified_on=verified_on,

@@ -40,12 +40,13 @@ def _dequantize(q: np.ndarray, spec: IOSpec) -> np.ndarray:
     return ((q.astype(np.float32) - spec.zero_point) * spec.scale).astype(np.float32)
 
 
-def open_runner(path, num_threads: int | None = None):
-    """A runner for `path`, chosen by its suffix."""
+def open_runner(path, num_threads: int | None = None, file_format: str | None = None):
+    """A runner for `path`: of the named format, else of the format its ending names."""
+    fmt = formats.format_for(path) if file_format is None else formats.get_format(file_format)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No such file: '{path}'")
-    return formats.format_for(path).open_runner(path, num_threads)
+    return fmt.open_runner(path, num_threads)
 
 
 class TFLiteRunner:

@@ -41,8 +41,12 @@ class OpInfo:
 
     @property
     def is_float(self) -> bool:
-        """True when the op's first (activation) input is floating point."""
-        return bool(self.input_dtypes) and self.input_dtypes[0].startswith(("float", "bfloat"))
+        """True when the op's activation or weight (its first two inputs) is floating point.
+
+        In an ONNX census an input fed by DequantizeLinear counts with the integer
+        type it dequantizes (the runtimes fuse QDQ pairs into integer kernels).
+        """
+        return any(d.startswith(("float", "bfloat")) for d in self.input_dtypes[:2])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +73,15 @@ class OpCensus:
     def of_type(self, *names: str) -> list[OpInfo]:
         """The ops whose type is one of `names`."""
         return [op for op in self.ops if op.op in names]
+
+    def float_ops(self) -> list[OpInfo]:
+        """Every op that computes on floats, quantize/dequantize ops aside.
+
+        In an integer file: the ops left in float (a float SOFTMAX, MUL, MEAN... as
+        well as conv/dense).
+        """
+        skip = ("QUANTIZE", "DEQUANTIZE", "QuantizeLinear", "DequantizeLinear")
+        return [op for op in self.ops if op.is_float and op.op not in skip]
 
     def float_compute_ops(self, names: tuple[str, ...] = COMPUTE_OPS) -> list[OpInfo]:
         """Compute ops (conv, depthwise conv, dense, matmul...) that take float activations."""
@@ -151,6 +164,10 @@ def onnx_census(path: Path) -> OpCensus:
     The census of the built-in "onnx" `ExportFormat`: `op_census` calls it for a
     file ending in `.onnx`. Dtypes come from the graph's inputs, outputs,
     initializers and ONNX shape inference; a tensor whose type is unknown is left out.
+    An input produced by DequantizeLinear (directly, or through MaxPool, Reshape,
+    Transpose and other ops that only move values) is listed with the integer type
+    it dequantizes, so a QDQ file's Conv reads "uint8,int8,int32" and a weight left
+    in float shows as "float32".
 
     Example:
 
@@ -178,8 +195,26 @@ def onnx_census(path: Path) -> OpCensus:
         types[vi.name] = vi.type.tensor_type.elem_type
     for init in model.graph.initializer:
         types[init.name] = init.data_type
+    producers = {out: node for node in model.graph.node for out in node.output}
+
+    def stored(name):
+        """The integer tensor a DequantizeLinear feeds `name` from, if any.
+
+        Followed through ops that move values without computing (ONNX Runtime's QDQ
+        propagation runs them in int8).
+        """
+        seen = 0
+        while name in producers and seen < 16:
+            node = producers[name]
+            if node.op_type == "DequantizeLinear":
+                return node.input[0]
+            if node.op_type not in _QDQ_TRANSPARENT or not node.input:
+                break
+            name, seen = node.input[0], seen + 1
+        return None
 
     def dtypes(names):
+        names = [stored(n) or n for n in names]  # QDQ: the integer type stored
         return tuple(
             _np_name(helper.tensor_dtype_to_np_dtype(types[n])) for n in names if n in types
         )
@@ -191,20 +226,39 @@ def onnx_census(path: Path) -> OpCensus:
     return OpCensus(str(path), "onnx", ops)
 
 
-def op_census(path) -> OpCensus:
+# ONNX ops that move or select values: a DequantizeLinear before them still makes the
+# consumer's input integer once ONNX Runtime propagates the QDQ pair.
+_QDQ_TRANSPARENT = (
+    "MaxPool",
+    "Reshape",
+    "Transpose",
+    "Flatten",
+    "Squeeze",
+    "Unsqueeze",
+    "Pad",
+    "Identity",
+    "Slice",
+)
+
+
+def op_census(path, *, file_format: str | None = None) -> OpCensus:
     """Lists the ops of a `.tflite` or `.onnx` file with their input/output dtypes.
 
     Args:
-        path: the exported file.
+        path: the exported file (str or os.PathLike).
+        file_format: the registered format's name ("tflite", "onnx"...).
+            Defaults to `None`: told by the file's ending.
 
     Returns:
         An `OpCensus`.
 
     Raises:
+        TypeError: `path` is not a str or os.PathLike (e.g. a Keras model).
         FileNotFoundError: no such file.
         ValueError: a file ending no registered format has (`.tflite`, `.onnx`...).
     """
+    fmt = formats.format_for(path) if file_format is None else formats.get_format(file_format)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No such file: '{path}'")
-    return formats.format_for(path).census(path)
+    return fmt.census(path)

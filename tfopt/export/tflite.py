@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
@@ -15,6 +17,7 @@ from tfopt.export import (
     _tflite16x8,
     acceptance,
 )
+from tfopt.export.census import op_census
 from tfopt.export.result import ExportResult
 from tfopt.export.verify import verify
 from tfopt.quantization import export_info, is_qat_model
@@ -51,6 +54,16 @@ def _qat_quantization(model, quantization: str) -> str:
     if not is_qat_model(model):
         return quantization
     info = export_info(model)
+    per_channel_dense = sorted({w[0] for w in info.weight_quantizers() if w[1] and w[3]})
+    if per_channel_dense:
+        shown = ", ".join(map(repr, per_channel_dense[:4]))
+        raise ValueError(
+            f"QAT model {model.name!r} has per-channel Dense kernels ({shown}: the "
+            "'tensorrt' preset, or dense_per_channel=True), which "
+            "the TFLite converter cannot convert (its FULLY_CONNECTED takes one weight scale). "
+            "Export it to ONNX (tfopt.export.to_onnx) for TensorRT or ONNX Runtime, or quantize "
+            "the float model with config='tflite' for a TFLite file."
+        )
     if info.activation_bits == 16:
         mode, accepted = _QAT16, ("float32", "int16x8")
         told = "Pass quantization=None or 'int16x8'"
@@ -282,16 +295,29 @@ def to_tflite(
         )
         notes += ("batch fixed at 1: the model's recurrent loops need a static batch size",)
 
-    return _staging.publish(
+    float_ops = []
+
+    def check(staged):
+        parity = verify(staged, reference, check_inputs, file_format="tflite")
+        if quantization not in ("float32", "float16", "dynamic"):
+            float_ops.extend(op.op for op in op_census(staged, file_format="tflite").float_ops())
+        return parity
+
+    result = _staging.publish(
         path,
         flatbuffer,
-        lambda staged: verify(staged, reference, check_inputs),
+        check,
         format="tflite",
         quantization=quantization,
         verified_on=verified_on,
         notes=notes,
         parity_bar=bar,
     )
+    if float_ops:  # an integer file with float ops in it says which
+        counts = {op: float_ops.count(op) for op in dict.fromkeys(float_ops)}
+        shown = ", ".join(f"{op} x{n}" if n > 1 else op for op, n in counts.items())
+        result = dataclasses.replace(result, notes=(*result.notes, f"ops left in float: {shown}"))
+    return result
 
 
 class _StaticBatchNeeded(Exception):

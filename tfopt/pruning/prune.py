@@ -133,6 +133,7 @@ def prune_low_magnitude(
             )
         if not is_graph_model(to_prune):
             raise ValueError(_subclassed_message(to_prune))
+        _check_leave_dense(to_prune, leave_dense)
         return _prune_model(to_prune, params, leave_dense)
     if isinstance(to_prune, keras.layers.Layer):
         return PruneLowMagnitude(to_prune, **params)
@@ -144,6 +145,47 @@ def prune_low_magnitude(
         "Argument `to_prune` must be a keras Layer, a list of layers, or a Sequential/functional "
         f"keras.Model. Received: to_prune={to_prune!r}"
     )
+
+
+def _all_layers(model) -> list:
+    found = []
+    for layer in model.layers:
+        found.append(layer)
+        if isinstance(layer, keras.Model):
+            found.extend(_all_layers(layer))
+    return found
+
+
+def _check_leave_dense(model, leave_dense) -> None:
+    """Refuses a `leave_dense` that is not a list of names/classes, or names no layer has.
+
+    A typo would otherwise prune the very layer the user meant to keep dense.
+    """
+    if isinstance(leave_dense, (str, type)) or not isinstance(leave_dense, (list, tuple, set)):
+        raise TypeError(
+            "Argument `leave_dense` must be a list of layer names or classes, e.g. "
+            f"leave_dense=['logits']. Received: leave_dense={leave_dense!r}"
+        )
+    layers = _all_layers(model)
+    names = {layer.name for layer in layers}
+    for item in leave_dense:
+        if isinstance(item, str):
+            if item not in names:
+                raise ValueError(
+                    f"Argument `leave_dense` names {item!r}, which is no layer of model "
+                    f"{model.name!r}. Its layers: {sorted(names)}"
+                )
+        elif isinstance(item, type):
+            if not any(isinstance(layer, item) for layer in layers):
+                raise ValueError(
+                    f"Argument `leave_dense` names class {item.__name__}, of which model "
+                    f"{model.name!r} has no layer."
+                )
+        else:
+            raise TypeError(
+                "Argument `leave_dense` must hold layer names (str) or classes. "
+                f"Received the entry {item!r}"
+            )
 
 
 def _strip_wrapper(wrapper: PruneLowMagnitude):

@@ -61,13 +61,32 @@ def register_prunable(layer_class: type, weights, *, override: bool = False) -> 
             "Argument `layer_class` must be a subclass of keras.layers.Layer. "
             f"Received: layer_class={layer_class!r}"
         )
+    example = "e.g. [('kernel', -2)], ['kernel'] or {'kernel': -2}"
+    if isinstance(weights, dict):
+        items = list(weights.items())
+    elif isinstance(weights, (list, tuple)):
+        items = list(weights)
+    else:
+        raise TypeError(
+            f"Argument `weights` must be a list of (attribute path, axis) pairs, {example}. "
+            f"Received: weights={weights!r}"
+        )
     entries = []
-    for item in weights:
-        path, axis = (item, -2) if isinstance(item, str) else tuple(item)
-        if not isinstance(path, str) or not isinstance(axis, int) or isinstance(axis, bool):
+    for item in items:
+        pair = (item, -2) if isinstance(item, str) else item
+        valid = isinstance(pair, (list, tuple)) and len(pair) == 2
+        if valid:
+            path, axis = pair
+            valid = (
+                isinstance(path, str)
+                and bool(path)
+                and isinstance(axis, int)
+                and not isinstance(axis, bool)
+            )
+        if not valid:
             raise TypeError(
-                "Argument `weights` must hold (attribute path, axis) pairs such as "
-                f"('kernel', -2), or attribute paths. Received: {item!r}"
+                f"Argument `weights` must hold (attribute path, axis) pairs, {example}. "
+                f"Received the entry {item!r}"
             )
         entries.append((path, axis))
     if layer_class in _REGISTRY and not override:
@@ -80,7 +99,15 @@ def register_prunable(layer_class: type, weights, *, override: bool = False) -> 
 
 
 def unregister_prunable(layer_class: type) -> None:
-    """Removes a registration made with `register_prunable` (no error if there is none)."""
+    """Removes a registration made with `register_prunable` (no error if there is none).
+
+    Raises:
+        TypeError: `layer_class` is not a class.
+    """
+    if not isinstance(layer_class, type):
+        raise TypeError(
+            f"Argument `layer_class` must be a layer class. Received: layer_class={layer_class!r}"
+        )
     _REGISTRY.pop(layer_class, None)
 
 
@@ -176,4 +203,25 @@ def prunable_weights(layer) -> list[tuple[object, int]]:
     """
     if isinstance(layer, PrunableLayer):
         return [(w, -2 if len(w.shape) >= 2 else 0) for w in layer.get_prunable_weights()]
-    return [(_attribute(layer, path), axis) for path, axis in _entry(layer) or ()]
+    pairs = []
+    for path, axis in _entry(layer) or ():
+        try:
+            variable = _attribute(layer, path)
+        except AttributeError:
+            variable = None
+        if not isinstance(variable, keras.Variable):
+            raise ValueError(
+                f"Layer {layer.name!r} ({type(layer).__name__}) has no weight variable at "
+                f"{path!r}, which its pruning registration names (found "
+                f"{type(variable).__name__ if variable is not None else 'nothing'}). Fix it "
+                f"with tfopt.pruning.register_prunable({type(layer).__name__}, [...], "
+                "override=True); the layer must create its weights in build()."
+            )
+        if not -len(variable.shape) <= axis < len(variable.shape):
+            raise ValueError(
+                f"The pruning registration of {type(layer).__name__} gives weight {path!r} "
+                f"(shape {tuple(variable.shape)}) the m:n axis {axis}, outside its "
+                f"{len(variable.shape)} axes."
+            )
+        pairs.append((variable, axis))
+    return pairs

@@ -35,8 +35,9 @@ from tfopt.quantization.quantizers import FixedRangeQuantizer, MovingAverageQuan
 def is_qat_model(model) -> bool:
     """True when `model` holds fake-quantization layers made by tfopt.quantization.
 
-    A model that is only annotated (`quantize_annotate_layer`) and never went
-    through `quantize_apply` is not a QAT model.
+    QAT models nested in another model count (a QAT model with a float head on
+    top is a QAT model). A model that is only annotated (`quantize_annotate_layer`)
+    and never went through `quantize_apply` is not.
 
     Args:
         model: any object; a Keras model is looked into.
@@ -44,8 +45,20 @@ def is_qat_model(model) -> bool:
     Returns:
         A bool.
     """
-    layers = getattr(model, "layers", None) or []
-    return any(isinstance(layer, (QuantizeWrapper, QuantizeLayer)) for layer in layers)
+    return any(isinstance(layer, (QuantizeWrapper, QuantizeLayer)) for layer in leaf_layers(model))
+
+
+def leaf_layers(model) -> list:
+    """The layers of `model` in order, nested models replaced by their own layers."""
+    import keras
+
+    found = []
+    for layer in getattr(model, "layers", None) or []:
+        if isinstance(layer, keras.Model):
+            found.extend(leaf_layers(layer))
+        else:
+            found.append(layer)
+    return found
 
 
 @contextlib.contextmanager
@@ -193,7 +206,7 @@ class QATExportInfo:
             )
         self._model = model
         self.model_name = model.name
-        self.layers = tuple(self._describe(layer) for layer in model.layers)
+        self.layers = tuple(self._describe(layer) for layer in leaf_layers(model))
         self.activations = tuple(self._activation_ranges())
 
     @staticmethod
@@ -211,7 +224,7 @@ class QATExportInfo:
         )
 
     def _activation_ranges(self):
-        for layer in self._model.layers:
+        for layer in leaf_layers(self._model):
             found = []
             if isinstance(layer, QuantizeLayer):
                 found.append((layer.quantizer, layer._vars))
@@ -294,7 +307,7 @@ class QATExportInfo:
             A list of `WeightGrid`, in layer order.
         """
         out = []
-        for layer in self._model.layers:
+        for layer in leaf_layers(self._model):
             if not isinstance(layer, QuantizeWrapper):
                 continue
             dense = bool(getattr(layer.quantize_config, "dense", False))
@@ -325,7 +338,7 @@ class QATExportInfo:
         Read off the quantizers' attributes, without running them.
         """
         out = []
-        for layer in self._model.layers:
+        for layer in leaf_layers(self._model):
             if not isinstance(layer, QuantizeWrapper):
                 continue
             dense = bool(getattr(layer.quantize_config, "dense", False))

@@ -38,3 +38,27 @@ def clone_layer(layer, copy_weights: bool = False):
             copy.build()
         copy.set_weights(layer.get_weights())
     return copy
+
+
+def check_layer_class(layer_class, argument: str = "layer_class") -> None:
+    """Raises TypeError unless `layer_class` is a Keras layer class (for registries)."""
+    import keras
+
+    if not (isinstance(layer_class, type) and issubclass(layer_class, keras.layers.Layer)):
+        raise TypeError(
+            f"Argument `{argument}` must be a subclass of keras.layers.Layer. "
+            f"Received: {argument}={layer_class!r}"
+        )
+
+
+def registry_items(value, what: str, example: str) -> list:
+    """The entries of a registry argument given as a dict or a list/tuple.
+
+    Raises:
+        TypeError: anything else, naming `what` should be and `example`.
+    """
+    if isinstance(value, dict):
+        return list(value.items())
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise TypeError(f"Argument `weights` must be {what}, {example}. Received: weights={value!r}")

@@ -19,20 +19,9 @@ L = keras.layers
 def recurrent_layers(model) -> list:
     """The `keras.layers.RNN` layers (LSTM, GRU, SimpleRNN, ConvLSTM...) in `model`,
     nested models and wrappers (Bidirectional, TimeDistributed) included."""
-    found, seen = [], set()
+    from tfopt._layers import find_layers
 
-    def visit(layer):
-        if id(layer) in seen:
-            return
-        seen.add(id(layer))
-        if isinstance(layer, L.RNN):
-            found.append(layer)
-            return
-        for child in layer._flatten_layers(include_self=False, recursive=False):
-            visit(child)
-
-    visit(model)
-    return found
+    return find_layers(model, L.RNN)
 
 
 def _unrolled_config(config: dict) -> dict:

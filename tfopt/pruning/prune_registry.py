@@ -14,6 +14,8 @@ import abc
 
 import keras
 
+from tfopt._keras import check_layer_class, registry_items
+
 L = keras.layers
 
 # Registered classes -> ((attribute path, m:n axis), ...); () for layers kept dense.
@@ -56,21 +58,9 @@ def register_prunable(layer_class: type, weights, *, override: bool = False) -> 
         TypeError: `layer_class` is not a Keras layer class, or a malformed entry.
         ValueError: the class is registered already and `override` is False.
     """
-    if not (isinstance(layer_class, type) and issubclass(layer_class, keras.layers.Layer)):
-        raise TypeError(
-            "Argument `layer_class` must be a subclass of keras.layers.Layer. "
-            f"Received: layer_class={layer_class!r}"
-        )
+    check_layer_class(layer_class)
     example = "e.g. [('kernel', -2)], ['kernel'] or {'kernel': -2}"
-    if isinstance(weights, dict):
-        items = list(weights.items())
-    elif isinstance(weights, (list, tuple)):
-        items = list(weights)
-    else:
-        raise TypeError(
-            f"Argument `weights` must be a list of (attribute path, axis) pairs, {example}. "
-            f"Received: weights={weights!r}"
-        )
+    items = registry_items(weights, "a list of (attribute path, axis) pairs", example)
     entries = []
     for item in items:
         pair = (item, -2) if isinstance(item, str) else item

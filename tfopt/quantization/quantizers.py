@@ -52,6 +52,14 @@ class Quantizer:
     Each is a Python float when the training step was traced with a fixed
     value, else a 0/1 float variable.
 
+    What the exporters read from a quantizer: `get_range(weights)` (the grid's
+    min/max; without it a weight cannot go into a QDQ ONNX file, a TFLite file
+    still can) and the attributes `num_bits` (default 8), `narrow_range`
+    (default False), `per_axis` (default False) and `symmetric` (default False):
+    set them to what `__call__` does. One Keras 3 difference from tfmot's guide:
+    `layer.add_weight` takes the name as a keyword (`name=...`); its first
+    positional argument is the shape.
+
     Example:
 
     ```python

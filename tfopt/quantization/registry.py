@@ -33,6 +33,7 @@ from collections.abc import Callable
 
 import keras
 
+from tfopt._keras import check_layer_class, registry_items
 from tfopt.quantization._layouts import LAYOUTS
 
 KINDS = (
@@ -159,15 +160,7 @@ def _weight_pairs(weights) -> tuple:
         TypeError: anything else (a bare name, a list of names, None...).
     """
     example = "e.g. weights={'kernel': 'last'} or (('kernel', 'last'),)"
-    if isinstance(weights, dict):
-        items = list(weights.items())
-    elif isinstance(weights, (list, tuple)):
-        items = list(weights)
-    else:
-        raise TypeError(
-            f"Argument `weights` must be a dict of weight attribute -> layout, {example}. "
-            f"Received: weights={weights!r}"
-        )
+    items = registry_items(weights, "a dict of weight attribute -> layout", example)
     pairs = []
     for item in items:
         if (
@@ -221,11 +214,7 @@ def register_layer(layer_class: type, spec: LayerSpec | SpecRule, *, override: b
             LayerSpec nor callable.
         ValueError: the class is registered already and `override` is False.
     """
-    if not (isinstance(layer_class, type) and issubclass(layer_class, keras.layers.Layer)):
-        raise TypeError(
-            "Argument `layer_class` must be a subclass of keras.layers.Layer. "
-            f"Received: layer_class={layer_class!r}"
-        )
+    check_layer_class(layer_class)
     if isinstance(spec, type) or (not isinstance(spec, LayerSpec) and not callable(spec)):
         raise TypeError(
             "Argument `spec` must be a tfopt.quantization.LayerSpec or a function of the layer "

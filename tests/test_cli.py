@@ -123,3 +123,41 @@ def test_errors_exit_2_with_a_message(tmp_path, capsys):
         main(["demo", "--epochs", "0"])
     assert exit_info.value.code == 2
     assert "--epochs must be >= 1" in capsys.readouterr().err
+
+
+def test_bare_tfopt_prints_help(capsys):
+    assert main([]) == 0
+    assert "usage: tfopt" in capsys.readouterr().out
+
+
+def test_export_of_a_file_that_is_no_model(tmp_path, capsys):
+    (tmp_path / "notes.keras").write_text("not a model")
+    assert main(["export", str(tmp_path / "notes.keras"), str(tmp_path / "m.tflite")]) == 2
+    err = capsys.readouterr().err
+    assert "MODEL: '" in err and "is not a Keras model file" in err
+    assert main(["export", str(tmp_path / "none.keras"), str(tmp_path / "m.tflite")]) == 2
+    assert "MODEL: no such file" in capsys.readouterr().err
+    assert not (tmp_path / "m.tflite").exists()
+
+
+def test_export_of_a_saved_distiller_exports_its_student(tmp_path, capsys):
+    import keras
+
+    import tfopt
+
+    def cnn(name, filters):
+        inp = keras.Input((8, 8, 1))
+        x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(filters, 3)(inp))
+        return keras.Model(inp, keras.layers.Dense(10)(x), name=name)
+
+    distiller = tfopt.distillation.Distiller(cnn("teacher", 8), cnn("student", 2))
+    distiller.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(0).random((16, 8, 8, 1)).astype("float32")
+    distiller.fit(x, np.zeros(16, "int32"), epochs=1, verbose=0)
+    distiller.save(tmp_path / "d.keras")
+    with pytest.raises(TypeError, match=r"export its student: model.student"):
+        tfopt.export.to_tflite(distiller, tmp_path / "x.tflite")
+    assert main(["export", str(tmp_path / "d.keras"), str(tmp_path / "s.tflite")]) == 0
+    assert "exporting its student, 'student'" in capsys.readouterr().out
+    parity = tfopt.export.verify(tmp_path / "s.tflite", distiller.student, x)
+    assert parity.max_abs_error < 1e-5

@@ -81,7 +81,6 @@ def _compute_ops():
 
 
 def _cmd_export(args) -> int:
-    import keras
     import numpy as np
 
     # Importing the subpackages registers their layers (QAT and pruning wrappers,
@@ -112,9 +111,30 @@ def _cmd_export(args) -> int:
                 f"Received: {flag} for output '{args.output}'."
             )
         options[key] = value
-    model = keras.saving.load_model(args.model)
+    model = _load_model(args.model)
+    if isinstance(model, distillation.Distiller):
+        print(f"{args.model} holds a Distiller: exporting its student, {model.student.name!r}.")
+        model = model.student
     print(fmt.export(model, args.output, **options))
     return 0
+
+
+def _load_model(path: str):
+    """A saved Keras model, or a usage error that says what the file is."""
+    import os
+
+    import keras
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"MODEL: no such file: '{path}'")
+    try:
+        return keras.saving.load_model(path)
+    except Exception as err:
+        raise ValueError(
+            f"MODEL: '{path}' is not a Keras model file Keras can load (a .keras archive "
+            f"saved by model.save, or a legacy .h5): {type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''}"
+        ) from err
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,6 +212,9 @@ def main(argv=None) -> int:
             `--help` / `--version` (status 0).
     """
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):  # bare `tfopt`: the help
+        parser.print_help()
+        return 0
     args = parser.parse_args(argv)
     if argv is None:
         _quiet_tensorflow()

@@ -170,3 +170,49 @@ def test_inspect_tools_reject_unknown_files(cnn, tmp_path):
 def test_bad_opset(cnn, tmp_path):
     with pytest.raises(ValueError, match=r"Argument `opset`.*Received: opset=42"):
         export.to_onnx(cnn, tmp_path / "m.onnx", opset=42)
+
+
+def test_raw_errors_seen_by_users_are_clear_now(tmp_path):
+    """Each once surfaced as a raw error from deep inside TensorFlow, LiteRT or Keras."""
+    import tfopt
+
+    x = np.random.default_rng(0).standard_normal((64, 32)).astype("float32")
+    mlp = keras.Sequential([keras.Input((32,)), keras.layers.Dense(8), keras.layers.Dense(2)])
+    # A list of single samples: the message says to stack it.
+    with pytest.raises(ValueError, match=r"list of 64 single samples: stack them"):
+        export.to_tflite(mlp, tmp_path / "l.tflite", "int8", representative_data=list(x))
+    # sparsity_report of an array.
+    with pytest.raises(TypeError, match="Argument `model` must be a Keras model or layer"):
+        tfopt.pruning.sparsity_report(np.zeros(3))
+
+    # An unbuilt subclassed model with its input_signature is built from the signature.
+    class Sub(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(3)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    result = export.to_tflite(Sub(), tmp_path / "u.tflite", input_signature=(None, 32))
+    assert result.parity.max_abs_error < 1e-5
+
+
+def test_sparse_int8_dense_runs_without_xnnpack_and_says_so(tmp_path):
+    """LiteRT's default XNNPACK delegate cannot prepare an int8 FULLY_CONNECTED with
+    sparse weights; verify ran into 'failed to delegate' before."""
+    import tfopt
+
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).standard_normal((64, 32)).astype("float32")
+    model = keras.Sequential([keras.Input((32,)), keras.layers.Dense(256, "relu"),
+                              keras.layers.Dense(10)])  # fmt: skip
+    for layer in model.layers:  # 80% zeros, as a stripped pruned model has
+        kernel = layer.kernel.numpy()
+        kernel[np.abs(kernel) < np.quantile(np.abs(kernel), 0.8)] = 0.0
+        layer.kernel.assign(kernel)
+    result = tfopt.export.to_tflite(
+        model, tmp_path / "s.tflite", "int8", representative_data=x, sparse=True
+    )
+    assert any("XNNPACK delegate cannot prepare" in n for n in result.notes)
+    assert result.parity.top1_agreement >= 0.9

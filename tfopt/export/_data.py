@@ -36,9 +36,15 @@ def _to_list(element, specs, argument):
         if len(specs) > 1 and len(element) == 2 and isinstance(element[0], (tuple, list, Mapping)):
             return _to_list(element[0], specs, argument)
         if len(element) != len(specs):
+            hint = ""
+            if len(specs) == 1 and all(np.ndim(e) == len(specs[0].shape) - 1 for e in element):
+                hint = (
+                    f" It looks like a list of {len(element)} single samples: stack them into "
+                    f"one array, {argument}=np.stack(samples)."
+                )
             raise ValueError(
                 f"Argument `{argument}`: the model has {len(specs)} inputs {names}; an element "
-                f"holds {len(element)} arrays."
+                f"holds {len(element)} arrays.{hint}"
             )
         return [np.asarray(e) for e in element]
     return [np.asarray(element)]

@@ -14,8 +14,13 @@ from tfopt.quantization import export_trace as _qat_export_trace
 from tfopt.quantization import is_qat_model
 
 
-def check_keras_model(model, argument: str = "model") -> keras.Model:
-    """Raises a clear error unless `model` is a built Keras 3 model."""
+def check_keras_model(model, argument: str = "model", input_signature=None) -> keras.Model:
+    """Raises a clear error unless `model` is a built Keras 3 model.
+
+    An unbuilt subclassed model given an `input_signature` is built by calling it
+    once on zeros of that signature (what `model.build` cannot do for every model).
+    A Distiller is refused with the route to its student.
+    """
     if is_tf_keras(model):
         module = type(model).__module__
         raise TypeError(
@@ -29,6 +34,24 @@ def check_keras_model(model, argument: str = "model") -> keras.Model:
             f"functional model). Received: {argument} of type {type(model).__module__}."
             f"{type(model).__qualname__}"
         )
+    if type(model).__name__ == "Distiller" and hasattr(model, "student"):
+        raise TypeError(
+            f"Argument `{argument}` is a Distiller (teacher and student trained together); "
+            f"export its student: {argument}.student."
+        )
+    if not model.built and input_signature is not None:
+        specs = input_specs(model, input_signature)
+        zeros = [
+            np.zeros((1, *[d or 1 for d in s.shape[1:]]), s.dtype.as_numpy_dtype) for s in specs
+        ]
+        try:
+            model(zeros[0] if len(zeros) == 1 else zeros, training=False)
+        except Exception as err:
+            raise ValueError(
+                f"Argument `{argument}` is not built and calling it on zeros of "
+                f"`input_signature` failed ({type(err).__name__}: {err}). Check the signature "
+                "or build the model yourself first."
+            ) from err
     if not model.built:
         raise ValueError(
             f"Argument `{argument}` is not built: it has no weights and no input shape yet. "

@@ -53,11 +53,25 @@ class TFLiteRunner:
     runtime = "litert"
 
     def __init__(self, path, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         self.path = Path(path)
         self.num_threads = num_threads
+        # True when LiteRT's default delegate (XNNPACK) cannot prepare the file and it
+        # runs on the built-in kernels (e.g. int8 FULLY_CONNECTED with sparse weights).
+        self.without_default_delegates = False
         self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        try:
+            self._interpreter.allocate_tensors()
+        except RuntimeError as err:
+            if "delegate" not in str(err).lower():
+                raise
+            self.without_default_delegates = True
+            self._interpreter = Interpreter(
+                model_path=str(path),
+                num_threads=num_threads,
+                experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+            )
         signatures = self._interpreter.get_signature_list()
         self._runner = None
         if signatures:

@@ -72,7 +72,7 @@ def to_onnx(
         RuntimeError: tf2onnx failed.
         ParityError: the file misses its parity bar (nothing is published).
     """
-    _model.check_keras_model(model)
+    _model.check_keras_model(model, input_signature=input_signature)
     path = _files.check_output_path(path, (".onnx",))
     _model.check_finite_weights(model)
     if is_qat_model(model):

@@ -235,7 +235,7 @@ def to_tflite(
         RuntimeError: the converter failed.
         ParityError: the file misses its parity bar (nothing is published).
     """
-    _model.check_keras_model(model)
+    _model.check_keras_model(model, input_signature=input_signature)
     path = _files.check_output_path(path, (".tflite",))
     quantization = _check_quantization(quantization)
     if int8_io and quantization not in _NEEDS_DATA:
@@ -313,6 +313,8 @@ def to_tflite(
         notes=notes,
         parity_bar=bar,
     )
+    if result.parity.runtime_notes:
+        result = dataclasses.replace(result, notes=(*result.notes, *result.parity.runtime_notes))
     if float_ops:  # an integer file with float ops in it says which
         counts = {op: float_ops.count(op) for op in dict.fromkeys(float_ops)}
         shown = ", ".join(f"{op} x{n}" if n > 1 else op for op, n in counts.items())

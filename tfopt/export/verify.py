@@ -49,6 +49,8 @@ class VerifyResult:
             quantized.
         reference_peak: the largest |output| of the Keras model on these inputs
             (the scale relative errors are measured against).
+        runtime_notes: how the runtime had to be set up to run the file (e.g.
+            without LiteRT's default XNNPACK delegate).
         outputs: the file's outputs (dequantized to float), one array per output.
     """
 
@@ -62,6 +64,7 @@ class VerifyResult:
     max_error_steps: float | None
     within_one_step: float | None
     reference_peak: float = 0.0
+    runtime_notes: tuple = ()
     outputs: list = dataclasses.field(default_factory=list, repr=False, compare=False)
 
     def as_dict(self) -> dict:
@@ -99,6 +102,17 @@ def _run_file(runner, inputs, batch_size):
             rows = [runner.run([x[i : i + 1] for x in batch]) for i in range(batch[0].shape[0])]
             chunks.append([np.concatenate([r[k] for r in rows]) for k in range(len(rows[0]))])
     return [np.concatenate([c[k] for c in chunks], axis=0) for k in range(len(chunks[0]))]
+
+
+def _runtime_notes(runner) -> tuple:
+    if getattr(runner, "without_default_delegates", False):
+        return (
+            "LiteRT's default XNNPACK delegate cannot prepare this file (e.g. int8 "
+            "FULLY_CONNECTED with sparse weights): it was run on LiteRT's built-in kernels; "
+            "on a device create the interpreter with experimental_op_resolver_type="
+            "OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES",
+        )
+    return ()
 
 
 def verify(
@@ -144,7 +158,7 @@ def verify(
         ValueError: inputs that do not match the model, or a file whose inputs
             do not match the model's.
     """
-    _model.check_keras_model(model)
+    _model.check_keras_model(model, input_signature=input_signature)
     specs = _model.input_specs(model, input_signature)
     arrays = _data.collect(inputs, specs, "inputs")
     runner = _runtime.open_runner(path, num_threads=num_threads, file_format=file_format)
@@ -198,5 +212,6 @@ def verify(
         max_error_steps=max_steps,
         within_one_step=within,
         reference_peak=float(max((np.max(np.abs(e)) for e in expected if e.size), default=0.0)),
+        runtime_notes=_runtime_notes(runner),
         outputs=got,
     )

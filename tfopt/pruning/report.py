@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import keras
 import numpy as np
 
 from tfopt.pruning import prune_registry
@@ -124,8 +125,14 @@ def sparsity_report(model, m_by_n: tuple[int, int] | None = None) -> SparsityRep
         A `SparsityReport`.
 
     Raises:
+        TypeError: `model` is not a Keras model or layer.
         ValueError: a bad `m_by_n`.
     """
+    if not isinstance(model, keras.layers.Layer):
+        raise TypeError(
+            "Argument `model` must be a Keras model or layer (pruned, stripped or plain). "
+            f"Received: model of type {type(model).__name__}"
+        )
     m_by_n = _check_m_by_n(m_by_n)
     found = []
     _walk(model, found)

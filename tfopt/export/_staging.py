@@ -27,16 +27,49 @@ def _umask() -> int:
     return mask
 
 
+_STAGED = "tfopt-staged-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_orphans(path: Path) -> list[Path]:
+    """Removes staged files for `path` left by exporting processes that died (SIGKILL,
+    power loss) before they could clean up; returns what it removed.
+
+    A staged file's name carries the process id that wrote it; one whose process is
+    gone is an orphan. Files of live processes (a concurrent export) are left alone.
+    """
+    removed = []
+    for candidate in Path(path).parent.glob(f".{Path(path).stem}.{_STAGED}*{Path(path).suffix}"):
+        pid = candidate.name[len(f".{Path(path).stem}.{_STAGED}") :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                candidate.unlink()
+                removed.append(candidate)
+    return removed
+
+
 @contextlib.contextmanager
 def staged_file(path: Path):
     """Yields a temporary path beside `path` (same suffix); renames it on success.
 
     On any error the temporary file is removed and `path` is left as it was. The
     published file gets the permissions any new file of the user gets (0666 less
-    the umask), not the private 0600 of a temporary file.
+    the umask), not the private 0600 of a temporary file. A process killed while
+    staging leaves its hidden staged file, which the next export to `path` removes.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    remove_orphans(path)
+    prefix = f".{path.stem}.{_STAGED}{os.getpid()}-"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=path.suffix)
     os.close(fd)
     tmp = Path(tmp)
     try:

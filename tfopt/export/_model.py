@@ -21,13 +21,13 @@ def check_keras_model(model, argument: str = "model", input_signature=None) -> k
     once on zeros of that signature (what `model.build` cannot do for every model).
     A Distiller is refused with the route to its student.
     """
-    if is_tf_keras(model):
-        module = type(model).__module__
-        raise TypeError(
-            f"Argument `{argument}` is a tf_keras (Keras 2) model: {type(model).__name__} from "
-            f"'{module}'. tfopt.export works on Keras 3 models (`import keras`). Rebuild the "
-            "model with Keras 3, or convert it with tf.lite.TFLiteConverter directly."
-        )
+    if is_tf_keras(model):  # a legacy Keras 2 model: converted and verified as it is
+        if not hasattr(model, "inputs") or not getattr(model, "built", False):
+            raise ValueError(
+                f"Argument `{argument}` is a tf_keras (Keras 2) model that is not built; build "
+                "it or give it an input layer first."
+            )
+        return model
     if not isinstance(model, keras.Model):
         raise TypeError(
             f"Argument `{argument}` must be a Keras 3 model (keras.Model, keras.Sequential or a "
@@ -82,10 +82,9 @@ def check_finite_weights(model) -> None:
     for variable in model.weights:
         value = np.asarray(keras.ops.convert_to_numpy(variable))
         if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
-            bad.append(
-                f"{variable.path} ({np.size(value) - np.count_nonzero(np.isfinite(value))} "
-                f"of {np.size(value)})"
-            )
+            where = getattr(variable, "path", None) or variable.name
+            count = np.size(value) - np.count_nonzero(np.isfinite(value))
+            bad.append(f"{where} ({count} of {np.size(value)})")
     if bad:
         raise ValueError(
             f"Model {model.name!r} has NaN or infinite values in {len(bad)} weights: "
@@ -161,6 +160,8 @@ def as_functional(
     The batch dimension stays free unless `batch_size` fixes it (recurrent layers
     need a static batch to lower to TFLite builtins).
     """
+    if is_tf_keras(model):  # its own graph and input names serve as they are
+        return model
     if (
         batch_size is None
         and is_graph_model(model)

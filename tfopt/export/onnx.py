@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from tfopt import compat
 from tfopt.export import _files, _model, _onnx_common, _onnx_qdq, acceptance
 from tfopt.export.result import ExportResult
 from tfopt.quantization import is_qat_model
@@ -75,6 +76,12 @@ def to_onnx(
     _model.check_keras_model(model, input_signature=input_signature)
     path = _files.check_output_path(path, (".onnx",))
     _model.check_finite_weights(model)
+    if compat.is_tfmot_qat_model(model):
+        raise ValueError(
+            f"Model {model.name!r} is a tfmot (tf_keras) QAT model: tf2onnx folds its weight "
+            "fake-quant ops into float weights, so no real int8 QDQ file comes out of it. Export "
+            "it with to_tflite, or quantize a Keras 3 model with tfopt.quantization for QDQ ONNX."
+        )
     if is_qat_model(model):
         return _onnx_qdq.export_qdq(
             model,

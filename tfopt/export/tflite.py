@@ -7,6 +7,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
+from tfopt import compat
 from tfopt.export import (
     _data,
     _files,
@@ -51,6 +52,14 @@ def _qat_quantization(model, quantization: str) -> str:
     Checks the request against what the model was trained for, and (16x8) that the
     weights fit the route the export will take, before anything is converted.
     """
+    if compat.is_tfmot_qat_model(model):  # tf_keras, quantized by tfmot: its fake-quant ops
+        if quantization not in ("float32", "int8"):
+            raise ValueError(
+                f"Model {model.name!r} is a tfmot QAT model: it exports to int8 from its trained "
+                "ranges. Pass quantization=None or 'int8'. "
+                f"Received: quantization={quantization!r}"
+            )
+        return _QAT
     if not is_qat_model(model):
         return quantization
     info = export_info(model)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import keras
 
-from tfopt._keras import clone_layer, is_graph_model
+from tfopt._keras import clone_layer, is_graph_model, is_tf_keras
 from tfopt.pruning import prune_registry
 from tfopt.pruning.pruning_callbacks import collect_pruning_layers
 from tfopt.pruning.pruning_schedule import PruningSchedule
@@ -111,6 +111,18 @@ def prune_low_magnitude(
             unsupported layer or a subclassed model.
         TypeError: `to_prune` of another type.
     """
+    if _is_tf_keras_input(to_prune):  # legacy Keras 2: tfmot does it (tfopt.compat)
+        from tfopt import compat
+
+        return compat.prune_low_magnitude(
+            to_prune,
+            pruning_schedule,
+            block_size=block_size,
+            block_pooling_type=block_pooling_type,
+            sparsity_m_by_n=sparsity_m_by_n,
+            leave_dense=leave_dense,
+            **kwargs,
+        )
     params = {
         "pruning_schedule": pruning_schedule,
         "block_size": block_size,
@@ -145,6 +157,12 @@ def prune_low_magnitude(
         "Argument `to_prune` must be a keras Layer, a list of layers, or a Sequential/functional "
         f"keras.Model. Received: to_prune={to_prune!r}"
     )
+
+
+def _is_tf_keras_input(to_prune) -> bool:
+    if isinstance(to_prune, (list, tuple)):
+        return bool(to_prune) and all(is_tf_keras(layer) for layer in to_prune)
+    return is_tf_keras(to_prune)
 
 
 def _all_layers(model) -> list:
@@ -238,6 +256,10 @@ def strip_pruning(model):
     """
     if isinstance(model, PruneLowMagnitude):
         return _strip_wrapper(model)
+    if is_tf_keras(model):  # legacy Keras 2: tfmot does it (tfopt.compat)
+        from tfopt import compat
+
+        return compat.strip_pruning(model)
     if not isinstance(model, keras.Model):
         raise TypeError(
             "Argument `model` must be a keras.Model returned by prune_low_magnitude. "

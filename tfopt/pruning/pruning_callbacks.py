@@ -7,6 +7,7 @@ import os
 import keras
 import numpy as np
 
+from tfopt._keras import is_tf_keras
 from tfopt.pruning.pruning_wrapper import PruneLowMagnitude
 
 
@@ -53,12 +54,43 @@ class UpdatePruningStep(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self._layers: list[PruneLowMagnitude] = []
+        self._tfmot = None  # tfmot's callback, for a tf_keras model (see tfopt.compat)
+
+    def set_model(self, model):
+        """Keeps the model; for a tf_keras (tfmot) model, sets up tfmot's own callback."""
+        super().set_model(model)
+        self._tfmot = None
+        if is_tf_keras(model):
+            from tfopt import compat
+
+            self._tfmot = compat.update_pruning_step()
+            self._tfmot.set_model(model)
+
+    # tf_keras's CallbackList asks these of every callback (a tf_keras model's fit).
+    _supports_tf_logs = False
+
+    def _implements_train_batch_hooks(self):
+        return True
+
+    def _implements_test_batch_hooks(self):
+        return False
+
+    def _implements_predict_batch_hooks(self):
+        return False
+
+    def on_train_batch_begin(self, batch, logs=None):
+        """For a tf_keras model: tfmot's step update (tfopt's runs inside the train step)."""
+        if self._tfmot is not None:
+            self._tfmot.on_train_batch_begin(batch, logs)
 
     def on_train_begin(self, logs=None):
         """Finds the model's pruning wrappers and starts each one's pruning step at 0.
 
         A training step traced before the wrappers were ready is rebuilt.
         """
+        if self._tfmot is not None:
+            self._tfmot.on_train_begin(logs)
+            return
         self._layers = collect_pruning_layers(self.model)
         if any(not layer._step_ready for layer in self._layers):
             for layer in self._layers:
@@ -75,6 +107,9 @@ class UpdatePruningStep(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         """Multiplies every pruned weight by its mask once more."""
+        if self._tfmot is not None:
+            self._tfmot.on_epoch_end(epoch, logs)
+            return
         for layer in self._layers:
             layer.apply_masks()
 

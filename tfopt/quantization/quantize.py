@@ -83,6 +83,16 @@ def quantize_model(
         TypeError: not a Keras 3 Sequential/functional model (subclassed, tf_keras).
         ValueError: an already quantized model, an unbuilt model, an unsupported layer.
     """
+    if is_tf_keras(to_quantize):  # legacy Keras 2: tfmot does it (tfopt.compat)
+        from tfopt import compat
+
+        if preserve_sparsity:
+            raise ValueError(
+                "Argument `preserve_sparsity=True` is tfopt's own: for a tf_keras model use "
+                "tfmot's pruning-preserving QAT (tfmot.quantization.keras.quantize_apply with "
+                "Default8BitPrunePreserveQuantizeScheme)."
+            )
+        return compat.quantize_model(to_quantize, config)
     config = resolve_config(config)
     model = _as_functional(to_quantize)
     return _transform.transform(

@@ -8,24 +8,13 @@ import keras
 import numpy as np
 
 from tfopt.export import _data, _model, _runtime
-
-# An element exactly one step off lands at 1 + ~8e-6 steps once the float32
-# (q - zero_point) * scale of the runtime meets Keras' float32 fake-quant arithmetic:
-# 1e-4 of a step absorbs that rounding without admitting a second step.
-_STEP_SLACK = 1e-4
+from tfopt.quantization import grid
 
 
 def _slack(expected, step) -> float:
-    """Float32 rounding, in steps, of an output one step off: 1e-4, or more for int16 files.
-
-    Both sides hold code * step in float32 (relative error 2^-24 each), so an element
-    one step off can read as 1 + 2^-23 * |value| / step steps: up to 3e-5 for 255 int8
-    codes, but up to 0.008 for 65535 int16 codes.
-    """
-    if not step:
-        return _STEP_SLACK
+    """Float32 rounding, in steps, of an output one step off (see grid.one_step_slack)."""
     peak = float(np.max(np.abs(expected))) if np.size(expected) else 0.0
-    return max(_STEP_SLACK, 2.0**-22 * peak / step)
+    return grid.one_step_slack(peak, step)
 
 
 @dataclasses.dataclass(frozen=True)

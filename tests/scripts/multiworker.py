@@ -72,6 +72,12 @@ with strategy.scope():
         from tfopt import distillation
 
         model = distillation.Distiller(cnn("teacher", 16), cnn("student", 4), "soft", alpha=0.5)
+        callbacks += [
+            distillation.DistillationScheduler(
+                temperature=distillation.LinearSchedule(4.0, 2.0, transition_epochs=1)
+            ),
+            keras.callbacks.ModelCheckpoint(out + ".weights.h5", save_weights_only=True),
+        ]
     model.compile(
         keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     )

@@ -156,12 +156,13 @@ def fit(
         raise ValueError("Argument `steps_per_epoch` is required for a dataset of unknown length.")
     distributed = _distribute(data, strategy)
 
+    verbose = 1 if verbose == "auto" else verbose
     if not isinstance(callbacks, keras.callbacks.CallbackList):
         callbacks = keras.callbacks.CallbackList(
             callbacks,
             add_history=True,
-            add_progbar=verbose not in (0, "0"),
-            verbose=0 if verbose == "auto" else verbose,
+            add_progbar=verbose != 0,
+            verbose=verbose,
             epochs=epochs,
             steps=steps,
             model=model,

@@ -118,7 +118,7 @@ def test_export_a_saved_qat_model_in_a_fresh_process(tmp_path):
 
 def test_errors_exit_2_with_a_message(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "missing.tflite")]) == 2
-    assert "No such file" in capsys.readouterr().err
+    assert "no such file" in capsys.readouterr().err.lower()
     with pytest.raises(SystemExit) as exit_info:
         main(["demo", "--epochs", "0"])
     assert exit_info.value.code == 2

@@ -81,7 +81,6 @@ def _compute_ops():
 
 
 def _cmd_export(args) -> int:
-    import numpy as np
 
     # Importing the subpackages registers their layers (QAT and pruning wrappers,
     # Distiller) with Keras, so saved compressed models load by name.
@@ -90,7 +89,7 @@ def _cmd_export(args) -> int:
     fmt = export.format_for(args.output, argument="output")
     accepted = inspect.signature(fmt.export).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
-    data = np.load(args.data) if args.data else None
+    data = _load_data(args.data) if args.data is not None else None
     # The flags the user gave, as the exporter's keyword arguments; --data calibrates
     # where the exporter calibrates, else it is what the file is verified on.
     calibrates = "representative_data" in accepted or (takes_any and args.quantization)
@@ -111,12 +110,72 @@ def _cmd_export(args) -> int:
                 f"Received: {flag} for output '{args.output}'."
             )
         options[key] = value
+    if args.quantization in ("int8", "int16x8") and data is None:
+        raise ValueError(
+            f"--quantization {args.quantization} calibrates on sample inputs: pass --data "
+            "samples.npy (a .npy array of inputs, prepared as at inference)."
+        )
+    if args.int8_io and args.quantization not in ("int8", "int16x8"):
+        raise ValueError(
+            "--int8-io needs a full-integer file: add --quantization int8 (or int16x8). "
+            f"Received: --quantization {args.quantization}"
+        )
     model = _load_model(args.model)
     if isinstance(model, distillation.Distiller):
         print(f"{args.model} holds a Distiller: exporting its student, {model.student.name!r}.")
         model = model.student
     print(fmt.export(model, args.output, **options))
     return 0
+
+
+def _load_data(path: str):
+    """The --data array, or a usage error that says what the file is."""
+    import os
+
+    import numpy as np
+
+    if not path or not os.path.exists(path):
+        raise FileNotFoundError(f"--data: no such file: '{path}'")
+    if os.path.isdir(path):
+        raise ValueError(f"--data names a directory, not a .npy file: '{path}'")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except Exception as err:
+        raise ValueError(
+            f"--data: '{path}' is not a .npy file of numbers (write one with np.save from a "
+            f"numeric array; reading it failed with {type(err).__name__})."
+        ) from err
+    if not isinstance(data, np.ndarray):
+        raise ValueError(
+            f"--data must be one .npy array (np.save), not an .npz archive. Received: '{path}'"
+        )
+    return data
+
+
+# Python argument names in tfopt's messages, as the command line's flags and positionals.
+_CLI_NAMES = {
+    "export": {
+        "representative_data": "--data",
+        "verify_data": "--data",
+        "quantization": "--quantization",
+        "opset": "--opset",
+        "int8_io": "--int8-io",
+        "path": "OUTPUT",
+        "model": "MODEL",
+    },
+    "inspect": {"path": "FILE"},
+}
+
+
+def _in_cli_terms(message: str, command: str) -> str:
+    """A tfopt error message with its Python argument names replaced by the CLI's."""
+    import re
+
+    for name, flag in _CLI_NAMES.get(command, {}).items():
+        message = message.replace(f"Argument `{name}`", flag)
+        message = re.sub(rf"`{name}`", flag, message)
+        message = re.sub(rf"\b{name}=", f"{flag} ", message)
+    return message
 
 
 def _load_model(path: str):
@@ -222,8 +281,9 @@ def main(argv=None) -> int:
         parser.error(f"argument --epochs must be >= 1, got {args.epochs}")
     try:
         code = args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, PermissionError) as err:
-        print(f"tfopt {args.command}: error: {err}", file=sys.stderr)
+    except (ValueError, TypeError, OSError) as err:
+        message = _in_cli_terms(str(err), args.command)
+        print(f"tfopt {args.command}: error: {message}", file=sys.stderr)
         code = 2
     return code
 

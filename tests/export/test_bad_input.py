@@ -138,13 +138,14 @@ def test_failed_verification_publishes_nothing(cnn, tmp_path, monkeypatch):
 
 
 def test_tf_keras_model_is_named(tmp_path):
-    """A tf_keras model gets a message that says what it is (checked without importing tfmot)."""
+    """A tf_keras model that cannot be exported (here: unbuilt) gets a message that says what
+    it is (checked without importing tfmot; tests/test_compat.py exports real ones)."""
 
     class FakeTfKerasModel:
         pass
 
     FakeTfKerasModel.__module__ = "tf_keras.src.engine.sequential"
-    with pytest.raises(TypeError, match=r"tf_keras \(Keras 2\) model"):
+    with pytest.raises(ValueError, match=r"tf_keras \(Keras 2\) model that is not built"):
         export.to_tflite(FakeTfKerasModel(), tmp_path / "m.tflite")
 
 

@@ -51,7 +51,13 @@ class LinearSchedule:
         self.transition_epochs = transition_epochs
 
     def __call__(self, epoch: int) -> float:
-        """Returns the value at `epoch` (a negative epoch counts as 0)."""
+        """Returns the value at `epoch` (a negative epoch counts as 0).
+
+        Raises:
+            TypeError: `epoch` is not a number.
+        """
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, float)):
+            raise TypeError(f"Argument `epoch` must be a number. Received: epoch={epoch!r}")
         fraction = min(max(epoch, 0), self.transition_epochs) / self.transition_epochs
         return self.initial_value + (self.final_value - self.initial_value) * fraction
 

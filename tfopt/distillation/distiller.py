@@ -174,15 +174,24 @@ class Distiller(keras.distillation.Distiller):
         if not loss_objects:
             raise ValueError("Argument `distillation_losses` must not be empty. Received: []")
         weights = _check_weights(distillation_loss_weights, len(loss_objects))
-        super().__init__(
-            teacher=teacher,
-            student=student,
-            distillation_losses=loss_objects,
-            distillation_loss_weights=weights,
-            student_loss_weight=1.0 - alpha,
-            name=name,
-            **kwargs,
-        )
+        try:
+            super().__init__(
+                teacher=teacher,
+                student=student,
+                distillation_losses=loss_objects,
+                distillation_loss_weights=weights,
+                student_loss_weight=1.0 - alpha,
+                name=name,
+                **kwargs,
+            )
+        except ValueError as err:
+            if "No such layer" not in str(err):
+                raise
+            raise ValueError(
+                "Argument `distillation_losses`: a feature loss names a layer the model does "
+                f"not have ({str(err).splitlines()[0]}). Check its teacher_layer_name and "
+                "student_layer_name against teacher.layers / student.layers."
+            ) from err
         self.cache_teacher_outputs = cache_teacher_outputs
         self._alpha_var = self.add_weight(
             name="alpha",

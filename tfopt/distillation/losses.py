@@ -30,9 +30,9 @@ def _check_temperature(temperature) -> float:
             "Argument `temperature` must be a number > 0 such as 3.0. "
             f"Received: temperature={temperature!r} of type {type(temperature).__name__}"
         )
-    if not temperature > 0:
+    if not 0 < temperature <= 1e4:
         raise ValueError(
-            "Argument `temperature` must be > 0 (typical values are 1 to 10). "
+            "Argument `temperature` must be in (0, 10000] (typical values are 1 to 10). "
             f"Received: temperature={temperature}"
         )
     return float(temperature)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Mapping
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -50,7 +51,23 @@ def _to_list(element, specs, argument):
     return [np.asarray(element)]
 
 
+def _check_numeric(arrays, specs, argument):
+    for array, spec in zip(arrays, specs):
+        if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+            raise TypeError(
+                f"Argument `{argument}` must hold numbers for input {spec.name!r}; received an "
+                f"array of dtype {array.dtype}. Convert it, e.g. x.astype('float32')."
+            )
+
+
 def _check_shapes(arrays, specs, argument):
+    if len(arrays) != len(specs):
+        raise ValueError(
+            f"Argument `{argument}`: the model has {len(specs)} inputs "
+            f"{[s.name for s in specs]}; received {len(arrays)} array(s). Pass one array per "
+            "input, as a list in that order or a dict by name."
+        )
+    _check_numeric(arrays, specs, argument)
     for a, s in zip(arrays, specs):
         expected = tuple(s.shape[1:])
         got = tuple(a.shape[1:]) if a.ndim == len(s.shape) else tuple(a.shape)
@@ -77,6 +94,11 @@ def sample_batches(data, specs, argument: str) -> Iterable[list[np.ndarray]]:
     """
     if data is None:
         raise ValueError(f"Argument `{argument}` is required here. Received: {argument}=None")
+    if isinstance(data, keras.layers.Layer):
+        raise TypeError(
+            f"Argument `{argument}` must hold input samples, not a Keras layer or model. "
+            f"Received: {argument} of type {type(data).__name__}"
+        )
     if isinstance(data, np.ndarray) or (
         isinstance(data, (tuple, list, Mapping)) and _all_arrays(data)
     ):
@@ -101,7 +123,13 @@ def sample_batches(data, specs, argument: str) -> Iterable[list[np.ndarray]]:
     if isinstance(data, tf.data.Dataset):
         iterator = data.as_numpy_iterator()
     elif isinstance(data, Callable) and not hasattr(data, "__next__"):
-        iterator = iter(data())
+        produced = data()
+        if not isinstance(produced, Iterable) or isinstance(produced, (str, bytes)):
+            raise TypeError(
+                f"Argument `{argument}`: a callable must return an iterable of input "
+                f"batches (a generator). It returned {_describe(produced)}."
+            )
+        iterator = iter(produced)
     elif isinstance(data, Iterable):
         iterator = iter(data)
     else:
@@ -133,6 +161,11 @@ def _from_iterator(iterator, specs, argument):
             arrays = _to_list(element, specs, argument)
             _check_shapes(arrays, specs, argument)
             arrays = _batched(arrays, specs)
+            if len({a.shape[0] for a in arrays}) > 1:
+                raise ValueError(
+                    f"Argument `{argument}`: an element holds different numbers of samples per "
+                    f"input {[a.shape[0] for a in arrays]}."
+                )
             for start in range(arrays[0].shape[0]):
                 empty = False
                 yield [a[start : start + 1] for a in arrays]

@@ -15,12 +15,12 @@ def check_output_path(path, suffixes: tuple[str, ...], argument: str = "path") -
     (and removing) a temporary file there, which is the only check that also
     holds for root and for read-only mounts.
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(
-            f"Argument `{argument}` must be a str or os.PathLike. "
-            f"Received: {argument}={path!r} (of type {type(path).__name__})"
+    path = _as_path(path, argument)
+    if not path.name:
+        raise ValueError(
+            f"Argument `{argument}` must name a file, e.g. 'model{suffixes[0]}'. "
+            f"Received: {argument}={str(path)!r}"
         )
-    path = Path(path)
     if path.suffix.lower() not in suffixes:
         wanted = " or ".join(f"'{s}'" for s in suffixes)
         raise ValueError(
@@ -49,6 +49,49 @@ def check_output_path(path, suffixes: tuple[str, ...], argument: str = "path") -
     return path
 
 
+_NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
+
+
+def _as_path(path, argument: str) -> Path:
+    """`path` as a Path, refusing what no file system takes (with the argument named)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"Argument `{argument}` must be a str or os.PathLike. "
+            f"Received: {argument}={path!r} (of type {type(path).__name__})"
+        )
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if "\x00" in text:
+        raise ValueError(
+            f"Argument `{argument}` holds a NUL character. Received: {argument}={text!r}"
+        )
+    if any(len(part.encode()) > _NAME_MAX for part in Path(text).parts):
+        raise ValueError(
+            f"Argument `{argument}` has a name longer than {_NAME_MAX} bytes, which file "
+            f"systems refuse. Received: {argument}={text[:80]!r}..."
+        )
+    return Path(text)
+
+
+def check_input_path(path, argument: str = "path") -> Path:
+    """Validates a file to read: a path to an existing regular file.
+
+    Raises:
+        TypeError: not a str or os.PathLike.
+        FileNotFoundError: no such file.
+        ValueError: a directory, or a name no file system takes.
+    """
+    path = _as_path(path, argument)
+    if path.is_dir():
+        raise ValueError(
+            f"Argument `{argument}` names a directory, not a file. Received: {argument}='{path}'"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"Argument `{argument}`: no such file: '{path}'")
+    return path
+
+
 def gzip_size(data: bytes) -> int:
     """Size of `data` after gzip at level 9: what a download or an OTA update costs."""
     return len(gzip.compress(data, compresslevel=9, mtime=0))
@@ -70,7 +113,9 @@ def file_sizes(path) -> tuple[int, int]:
         (raw bytes, gzip bytes), both ints.
 
     Raises:
+        TypeError: `path` is not a str or os.PathLike.
         FileNotFoundError: `path` does not exist.
+        ValueError: `path` is a directory.
     """
-    data = Path(path).read_bytes()
+    data = check_input_path(path).read_bytes()
     return len(data), gzip_size(data)

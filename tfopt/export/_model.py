@@ -94,6 +94,10 @@ def check_finite_weights(model) -> None:
         )
 
 
+def _is_dim(d) -> bool:
+    return d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 1)
+
+
 def _safe_name(name: str, index: int) -> str:
     name = re.sub(r"[^A-Za-z0-9_]", "_", str(name or ""))
     if not name or not (name[0].isalpha()):
@@ -109,22 +113,38 @@ def input_specs(model: keras.Model, input_signature=None) -> list[tf.TensorSpec]
     was built with a single known input shape.
     """
     if input_signature is not None:
+        wanted = (
+            "a tf.TensorSpec, a shape tuple (batch dimension first, e.g. (None, 28, 28, 1)), "
+            "or a list of those"
+        )
+        if not isinstance(input_signature, (list, tuple, tf.TensorSpec)):
+            raise TypeError(
+                f"Argument `input_signature` must be {wanted}. Received: {input_signature!r}"
+            )
         items = (
             input_signature if isinstance(input_signature, (list, tuple)) else [input_signature]
         )
-        if items and all(isinstance(d, (int, type(None))) for d in items):
+        if items and all(_is_dim(d) for d in items):
             items = [tuple(items)]  # a single shape tuple
         specs = []
         for i, item in enumerate(items):
             if isinstance(item, tf.TensorSpec):
                 specs.append(tf.TensorSpec(item.shape, item.dtype, name=_safe_name(item.name, i)))
-            elif isinstance(item, (tuple, list)):
+            elif isinstance(item, (tuple, list)) and len(item) >= 2 and all(map(_is_dim, item)):
                 specs.append(tf.TensorSpec(tuple(item), tf.float32, name=f"input_{i}"))
             else:
                 raise TypeError(
-                    "Argument `input_signature` must be a tf.TensorSpec, a shape tuple "
-                    "(batch dimension first, e.g. (None, 28, 28, 1)), or a list of those. "
-                    f"Received: {item!r}"
+                    f"Argument `input_signature` must be {wanted}; a shape has a batch "
+                    f"dimension and at least one more. Received: {item!r}"
+                )
+        known = getattr(model, "_inputs_struct", None) and getattr(model, "inputs", None)
+        if known:
+            ranks = [len(t.shape) for t in model.inputs]
+            if len(ranks) != len(specs) or any(len(s.shape) != r for s, r in zip(specs, ranks)):
+                raise ValueError(
+                    f"Argument `input_signature` does not fit model {model.name!r}: it takes "
+                    f"inputs of shapes {[tuple(t.shape) for t in model.inputs]}. Received: "
+                    f"{input_signature!r}"
                 )
         return specs
     try:

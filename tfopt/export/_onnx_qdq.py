@@ -160,7 +160,7 @@ def export_qdq(model, path, opset, *, input_signature, verify_data, qdq_format, 
     info.check_ranges_observed()
     if qdq_format is None:
         qdq_format = "s8s8" if info.symmetric_activations else "u8u8"
-    if qdq_format not in QDQ_FORMATS:
+    if not isinstance(qdq_format, str) or qdq_format not in QDQ_FORMATS:
         raise ValueError(
             f"Argument `qdq_format` must be 's8s8' or 'u8u8'. Received: qdq_format={qdq_format!r}"
         )

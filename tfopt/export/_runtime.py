@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfopt.export import formats
+from tfopt.export import _files, formats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,12 +41,37 @@ def _dequantize(q: np.ndarray, spec: IOSpec) -> np.ndarray:
 
 
 def open_runner(path, num_threads: int | None = None, file_format: str | None = None):
-    """A runner for `path`: of the named format, else of the format its ending names."""
+    """A runner for `path`: of the named format, else of the format its ending names.
+
+    Raises:
+        ValueError: a file its format's runtime cannot load (not such a file, damaged,
+            empty), naming `path`.
+    """
     fmt = formats.format_for(path) if file_format is None else formats.get_format(file_format)
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No such file: '{path}'")
-    return fmt.open_runner(path, num_threads)
+    path = _files.check_input_path(path)
+    if num_threads is not None and (
+        not isinstance(num_threads, int) or isinstance(num_threads, bool) or num_threads < 1
+    ):
+        raise ValueError(
+            f"Argument `num_threads` must be None or an int >= 1. Received: {num_threads!r}"
+        )
+    try:
+        return fmt.open_runner(path, num_threads)
+    except (ValueError, TypeError) as err:
+        if "Argument `" in str(err):
+            raise
+        raise ValueError(_unreadable(path, fmt, err, file_format)) from err
+    except Exception as err:  # the runtimes raise their own kinds (protobuf, ORT...)
+        raise ValueError(_unreadable(path, fmt, err, file_format)) from err
+
+
+def _unreadable(path, fmt, err, file_format=None) -> str:
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    named = f" (the format named by `file_format={file_format!r}`)" if file_format else ""
+    return (
+        f"Argument `path`: '{path}' is not a {fmt.name} file{named} {fmt.runtime} can load "
+        f"({type(err).__name__}: {reason[:300]}). Is it complete, and of that format?"
+    )
 
 
 class TFLiteRunner:

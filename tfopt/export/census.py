@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfopt.export import formats
+from tfopt.export import _files, formats
 
 # Ops that do the arithmetic of a model; "runs in int8" is asked of these.
 COMPUTE_OPS = (
@@ -258,7 +258,12 @@ def op_census(path, *, file_format: str | None = None) -> OpCensus:
         ValueError: a file ending no registered format has (`.tflite`, `.onnx`...).
     """
     fmt = formats.format_for(path) if file_format is None else formats.get_format(file_format)
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No such file: '{path}'")
-    return fmt.census(path)
+    path = _files.check_input_path(path)
+    if path.stat().st_size == 0:
+        raise ValueError(f"Argument `path`: '{path}' is empty, not a {fmt.name} file.")
+    try:
+        return fmt.census(path)
+    except Exception as err:  # the readers raise their own kinds (flatbuffers, protobuf)
+        from tfopt.export._runtime import _unreadable
+
+        raise ValueError(_unreadable(path, fmt, err, file_format)) from err

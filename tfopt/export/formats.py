@@ -154,6 +154,11 @@ def get_format(name: str) -> ExportFormat:
     Raises:
         ValueError: no format has that name.
     """
+    if not isinstance(name, str):
+        raise TypeError(
+            "Argument `file_format` must be a format's name (str), e.g. 'tflite'. "
+            f"Received: {name!r}"
+        )
     if name not in _FORMATS:
         raise ValueError(
             f"Argument `file_format` names no registered format. Received: {name!r}. "

@@ -55,11 +55,14 @@ def benchmark_latency(
     Returns:
         A `LatencyResult` (median, 10th and 90th percentile in ms).
     """
-    for name, value, low in (("num_threads", num_threads, 1), ("runs", runs, 1)):
-        if not isinstance(value, int) or value < low:
+    for name, value, low in (
+        ("num_threads", num_threads, 1),
+        ("runs", runs, 1),
+        ("warmup", warmup, 0),
+        ("seed", seed, 0),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ValueError(f"Argument `{name}` must be an int >= {low}. Received: {value!r}")
-    if not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"Argument `warmup` must be an int >= 0. Received: {warmup!r}")
     runner = _runtime.open_runner(path, num_threads=num_threads)
     rng = np.random.default_rng(seed)
     call = _tflite_call(runner, rng) if runner.runtime == "litert" else _onnx_call(runner, rng)

@@ -246,6 +246,9 @@ def to_tflite(
     """
     _model.check_keras_model(model, input_signature=input_signature)
     path = _files.check_output_path(path, (".tflite",))
+    for flag, value in (("int8_io", int8_io), ("sparse", sparse)):
+        if not isinstance(value, bool):
+            raise TypeError(f"Argument `{flag}` must be a bool. Received: {flag}={value!r}")
     quantization = _check_quantization(quantization)
     if int8_io and quantization not in _NEEDS_DATA:
         raise ValueError(

@@ -148,6 +148,8 @@ def verify(
             do not match the model's.
     """
     _model.check_keras_model(model, input_signature=input_signature)
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"Argument `batch_size` must be an int >= 1. Received: {batch_size!r}")
     specs = _model.input_specs(model, input_signature)
     arrays = _data.collect(inputs, specs, "inputs")
     runner = _runtime.open_runner(path, num_threads=num_threads, file_format=file_format)

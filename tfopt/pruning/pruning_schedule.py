@@ -33,10 +33,23 @@ def _check_sparsity(name: str, value) -> None:
         )
 
 
+# Steps are int64 tensors in the training graph.
+_MAX_STEP = 2**62
+
+
 def _check_steps(begin_step, end_step, frequency, allow_forever: bool) -> None:
     _check_int("begin_step", begin_step, minimum=0)
     _check_int("end_step", end_step)
     _check_int("frequency", frequency)
+    for name, value in (
+        ("begin_step", begin_step),
+        ("end_step", end_step),
+        ("frequency", frequency),
+    ):
+        if value > _MAX_STEP:
+            raise ValueError(
+                f"Argument `{name}` must be at most 2**62 (steps are int64). Received: {value!r}"
+            )
     if frequency <= 0:
         raise ValueError(f"Argument `frequency` must be > 0. Received: frequency={frequency!r}")
     if allow_forever and end_step == -1:
@@ -197,6 +210,11 @@ class PolynomialDecay(PruningSchedule):
         _check_steps(begin_step, end_step, frequency, allow_forever=False)
         if isinstance(power, bool) or not isinstance(power, numbers.Real):
             raise TypeError(f"Argument `power` must be a number. Received: power={power!r}")
+        if not (0 < power <= 100):
+            raise ValueError(
+                "Argument `power` must be in (0, 100] (tfmot's default is 3): another value "
+                f"makes sparsity leave [0, 1] or overflow. Received: power={power!r}"
+            )
         self.initial_sparsity = float(initial_sparsity)
         self.final_sparsity = float(final_sparsity)
         self.begin_step = int(begin_step)

@@ -52,7 +52,7 @@ def _check_block_size(block_size) -> tuple[int, int]:
     return int(values[0]), int(values[1])
 
 
-def _check_m_by_n(m_by_n) -> tuple[int, int] | None:
+def _check_m_by_n(m_by_n, argument: str = "sparsity_m_by_n") -> tuple[int, int] | None:
     if m_by_n is None:
         return None
     try:
@@ -63,14 +63,14 @@ def _check_m_by_n(m_by_n) -> tuple[int, int] | None:
         isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values
     ):
         raise ValueError(
-            "Argument `sparsity_m_by_n` must be a pair of ints (m, n), e.g. (2, 4). "
-            f"Received: sparsity_m_by_n={m_by_n!r}"
+            f"Argument `{argument}` must be a pair of ints (m, n), e.g. (2, 4). "
+            f"Received: {argument}={m_by_n!r}"
         )
     m, n = int(values[0]), int(values[1])
     if not 0 < m < n:
         raise ValueError(
-            "Argument `sparsity_m_by_n` must be (m, n) with 0 < m < n (m zeros in every n "
-            f"weights), e.g. (2, 4). Received: sparsity_m_by_n={m_by_n!r}"
+            f"Argument `{argument}` must be (m, n) with 0 < m < n (m zeros in every n "
+            f"weights), e.g. (2, 4). Received: {argument}={m_by_n!r}"
         )
     return m, n
 
@@ -78,10 +78,17 @@ def _check_m_by_n(m_by_n) -> tuple[int, int] | None:
 def _check_params(pruning_schedule, block_size, block_pooling_type, sparsity_m_by_n, mask_type):
     """Validates the pruning arguments; returns them normalized."""
     if isinstance(pruning_schedule, dict):
-        pruning_schedule = keras.saving.deserialize_keras_object(pruning_schedule)
+        try:
+            pruning_schedule = keras.saving.deserialize_keras_object(pruning_schedule)
+        except Exception as err:
+            raise TypeError(
+                "Argument `pruning_schedule` is a dict that is no saved schedule "
+                f"({type(err).__name__}: {str(err).splitlines()[0][:200]}). Pass a schedule, "
+                "e.g. tfopt.pruning.ConstantSparsity(0.5, begin_step=0)."
+            ) from err
     schedule = as_schedule(pruning_schedule)
     size = _check_block_size(block_size)
-    if block_pooling_type not in ("AVG", "MAX"):
+    if not isinstance(block_pooling_type, str) or block_pooling_type not in ("AVG", "MAX"):
         raise ValueError(
             'Argument `block_pooling_type` must be "AVG" or "MAX". '
             f"Received: block_pooling_type={block_pooling_type!r}"
@@ -92,7 +99,7 @@ def _check_params(pruning_schedule, block_size, block_pooling_type, sparsity_m_b
             "Use either `block_size` or `sparsity_m_by_n`, not both. Received: "
             f"block_size={block_size!r}, sparsity_m_by_n={sparsity_m_by_n!r}"
         )
-    if mask_type not in MASK_TYPES:
+    if not isinstance(mask_type, str) or mask_type not in MASK_TYPES:
         raise ValueError(
             f"Argument `mask_type` must be one of {MASK_TYPES}. Received: mask_type={mask_type!r}"
         )
@@ -183,6 +190,10 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         self.block_pooling_type = checked["block_pooling_type"]
         self.sparsity_m_by_n = checked["sparsity_m_by_n"]
         self.mask_type = checked["mask_type"]
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ValueError(
+                f"Argument `seed` must be None or an int >= 0. Received: seed={seed!r}"
+            )
         self.seed = seed
         kwargs.setdefault("name", f"prune_low_magnitude_{layer.name}")
         super().__init__(layer, **kwargs)

@@ -133,7 +133,7 @@ def sparsity_report(model, m_by_n: tuple[int, int] | None = None) -> SparsityRep
             "Argument `model` must be a Keras model or layer (pruned, stripped or plain). "
             f"Received: model of type {type(model).__name__}"
         )
-    m_by_n = _check_m_by_n(m_by_n)
+    m_by_n = _check_m_by_n(m_by_n, "m_by_n")
     found = []
     _walk(model, found)
     rows = []

@@ -144,7 +144,12 @@ class QuantizationConfig:
         Raises:
             ValueError: an unknown preset name.
         """
-        key = name.lower() if isinstance(name, str) else name
+        if not isinstance(name, str):
+            raise TypeError(
+                f"Argument `config` must name a preset ({', '.join(map(repr, PRESETS))}) or be a "
+                f"QuantizationConfig. Received: {type(name).__name__}"
+            )
+        key = name.lower()
         if key == "tflite":
             return cls(name="tflite")
         if key == "tensorrt":

@@ -12,6 +12,12 @@ from tfopt.quantization.export_info import is_qat_model
 from tfopt.quantization.quantize_config import QuantizeConfig
 
 
+def _check_bool(value, argument: str) -> bool:
+    if not isinstance(value, (bool, int)) or isinstance(value, float):
+        raise TypeError(f"Argument `{argument}` must be a bool. Received: {argument}={value!r}")
+    return bool(value)
+
+
 def _as_functional(model, argument="to_quantize") -> keras.Model:
     if is_tf_keras(model):
         raise TypeError(
@@ -25,7 +31,8 @@ def _as_functional(model, argument="to_quantize") -> keras.Model:
         )
     if is_qat_model(model):
         raise ValueError(
-            f"Model {model.name!r} is already quantized (it holds QuantizeWrapper layers): "
+            f"Argument `{argument}`: model {model.name!r} is already quantized (it holds "
+            "QuantizeWrapper layers): "
             "quantize the original float model once, not the QAT model again."
         )
     if isinstance(model, keras.Sequential):
@@ -35,7 +42,8 @@ def _as_functional(model, argument="to_quantize") -> keras.Model:
             inputs = None
         if not inputs:
             raise ValueError(
-                f"Sequential model {model.name!r} has no input shape yet. Start it with "
+                f"Argument `{argument}`: Sequential model {model.name!r} has no input shape yet. "
+                "Start it with "
                 "`keras.Input(shape=...)` or build it, e.g. `model.build((None, 28, 28, 1))`."
             )
         return keras.Model(model.inputs, model.outputs, name=model.name)
@@ -96,7 +104,10 @@ def quantize_model(
     config = resolve_config(config)
     model = _as_functional(to_quantize)
     return _transform.transform(
-        model, config, annotated_only=False, preserve_sparsity=bool(preserve_sparsity)
+        model,
+        config,
+        annotated_only=False,
+        preserve_sparsity=_check_bool(preserve_sparsity, "preserve_sparsity"),
     )
 
 
@@ -201,7 +212,10 @@ def quantize_apply(
             "quantize_model(model) to quantize all of them."
         )
     return _transform.transform(
-        functional, config, annotated_only=True, preserve_sparsity=bool(preserve_sparsity)
+        functional,
+        config,
+        annotated_only=True,
+        preserve_sparsity=_check_bool(preserve_sparsity, "preserve_sparsity"),
     )
 
 

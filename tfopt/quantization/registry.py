@@ -99,7 +99,7 @@ class LayerSpec:
     int16_calibrator: bool = False
 
     def __post_init__(self):
-        if self.kind not in KINDS:
+        if not isinstance(self.kind, str) or self.kind not in KINDS:
             raise ValueError(
                 f"Argument `kind` must be one of {KINDS}. Received: kind={self.kind!r}"
             )

@@ -97,10 +97,11 @@ def test_two_workers_train_one_model_matching_one_device(kind, tmp_path):
         return  # per-replica batch statistics: differs from one device by design
     ref = _single(kind, tmp_path)
     weights = [n for n in ref if n.endswith(("kernel", "bias")) and "_m" not in n[-5:]]
-    if kind == "distillation":  # with DistillationScheduler and ModelCheckpoint
+    if kind == "distillation":  # with DistillationScheduler, ModelCheckpoint, TensorBoard
         assert _max_diff(w0, ref, weights) < 1e-6
         for i in (0, 1):
             assert (tmp_path / f"w{i}.npz.weights.h5").stat().st_size > 0
+            assert list((tmp_path / f"w{i}.npz_logs").rglob("events.out.tfevents.*"))
     if kind == "pruning":
         for name in [n for n in ref if n.endswith(("_mask", "pruning_step"))]:
             np.testing.assert_array_equal(w0[name], ref[name], err_msg=name)

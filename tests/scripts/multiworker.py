@@ -77,6 +77,7 @@ with strategy.scope():
                 temperature=distillation.LinearSchedule(4.0, 2.0, transition_epochs=1)
             ),
             keras.callbacks.ModelCheckpoint(out + ".weights.h5", save_weights_only=True),
+            keras.callbacks.TensorBoard(out + "_logs"),
         ]
     model.compile(
         keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True)

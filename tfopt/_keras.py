@@ -62,3 +62,11 @@ def registry_items(value, what: str, example: str) -> list:
     if isinstance(value, (list, tuple)):
         return list(value)
     raise TypeError(f"Argument `weights` must be {what}, {example}. Received: weights={value!r}")
+
+
+def check_registered_class(layer_class, argument: str = "layer_class") -> None:
+    """Raises TypeError unless `layer_class` is a class (for unregistering)."""
+    if not isinstance(layer_class, type):
+        raise TypeError(
+            f"Argument `{argument}` must be a layer class. Received: {argument}={layer_class!r}"
+        )

@@ -9,7 +9,6 @@ included) of a run never killed. OUT.npz gets every variable of the final model.
 """
 
 import os
-import signal
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -19,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 import tfopt
+from tests.scripts._training import KillAt, cnn
 
 tf.config.experimental.enable_op_determinism()
 tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -28,26 +28,6 @@ kind, backup_dir, out = sys.argv[1], sys.argv[2], sys.argv[3]
 kill_at = tuple(int(v) for v in sys.argv[5:7]) if "--kill-at" in sys.argv else None
 L = keras.layers
 EPOCHS = 3
-
-
-def cnn(name, filters):
-    inp = keras.Input((8, 8, 1))
-    x = L.Conv2D(filters, 3, padding="same", use_bias=False)(inp)
-    x = L.BatchNormalization()(x)
-    x = L.ReLU()(x)
-    x = L.GlobalAveragePooling2D()(x)
-    return keras.Model(inp, L.Dense(10)(x), name=name)
-
-
-class KillAt(keras.callbacks.Callback):
-    """SIGKILLs the process at (epoch, batch): no cleanup, no flushing, like the OOM killer."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if (self.epoch, batch) == kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
 
 
 keras.utils.set_random_seed(0)
@@ -81,7 +61,7 @@ else:
 model.compile(keras.optimizers.Adam(1e-3), loss)
 callbacks.append(keras.callbacks.BackupAndRestore(backup_dir))
 if kill_at is not None:
-    callbacks.append(KillAt())
+    callbacks.append(KillAt(kill_at))
 model.fit(x, y, epochs=EPOCHS, batch_size=32, shuffle=False, verbose=0, callbacks=callbacks)
 np.savez(out, **{v.path: np.asarray(v) for v in model.variables})
 print("done")

@@ -6,7 +6,6 @@ single-device reference with INDEX -1); writes every model variable to OUT.npz.
 
 import json
 import os
-import signal
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -27,6 +26,7 @@ import tensorflow as tf  # noqa: E402
 
 import tfopt  # noqa: E402
 import tfopt.distribute  # noqa: E402
+from tests.scripts import _training  # noqa: E402
 
 if index >= 0:
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
@@ -40,22 +40,7 @@ x, y = data.x_train[:256], data.y_train[:256]
 def cnn(name, filters):
     """With BatchNormalization only for the *_bn kinds: each replica normalizes by its own
     batch statistics, so those runs differ from one device by design."""
-    inp = keras.Input((8, 8, 1))
-    h = L.Conv2D(filters, 3, padding="same", use_bias=not kind.endswith("_bn"))(inp)
-    if kind.endswith("_bn"):
-        h = L.BatchNormalization()(h)
-    h = L.ReLU()(h)
-    h = L.GlobalAveragePooling2D()(h)
-    return keras.Model(inp, L.Dense(10)(h), name=name)
-
-
-class KillAt(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if (self.epoch, batch) == kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
+    return _training.cnn(name, filters, batchnorm=kind.endswith("_bn"))
 
 
 callbacks = []
@@ -85,7 +70,7 @@ with strategy.scope():
 if backup:  # one backup directory per worker
     callbacks.append(keras.callbacks.BackupAndRestore(f"{backup}/worker_{max(index, 0)}"))
 if kill_at:
-    callbacks.append(KillAt())
+    callbacks.append(_training.KillAt(kill_at))
 history = tfopt.distribute.fit(
     model,
     x,

@@ -14,7 +14,7 @@ import abc
 
 import keras
 
-from tfopt._keras import check_layer_class, registry_items
+from tfopt._keras import check_layer_class, check_registered_class, registry_items
 
 L = keras.layers
 
@@ -94,10 +94,7 @@ def unregister_prunable(layer_class: type) -> None:
     Raises:
         TypeError: `layer_class` is not a class.
     """
-    if not isinstance(layer_class, type):
-        raise TypeError(
-            f"Argument `layer_class` must be a layer class. Received: layer_class={layer_class!r}"
-        )
+    check_registered_class(layer_class)
     _REGISTRY.pop(layer_class, None)
 
 

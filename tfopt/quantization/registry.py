@@ -33,7 +33,7 @@ from collections.abc import Callable
 
 import keras
 
-from tfopt._keras import check_layer_class, registry_items
+from tfopt._keras import check_layer_class, check_registered_class, registry_items
 from tfopt.quantization._layouts import LAYOUTS
 
 KINDS = (
@@ -238,10 +238,7 @@ def unregister_layer(layer_class: type) -> None:
     Raises:
         TypeError: `layer_class` is not a class.
     """
-    if not isinstance(layer_class, type):
-        raise TypeError(
-            f"Argument `layer_class` must be a layer class. Received: layer_class={layer_class!r}"
-        )
+    check_registered_class(layer_class)
     _REGISTRY.pop(layer_class, None)
 
 

@@ -186,7 +186,7 @@ def fit(
             callbacks.on_train_batch_end(index, logs)
             if model.stop_training:
                 break
-        average_local(model)  # before any callback saves the model
+        average_local()  # before any callback saves the model
         callbacks.on_epoch_end(epoch, dict(logs))
         if model.stop_training:
             break
@@ -250,7 +250,7 @@ def _local_state_averager(model, strategy):
         and "float" in str(v.dtype)
     ]
     if not local:
-        return lambda model: None
+        return lambda: None
 
     @tf.function
     def average():
@@ -258,7 +258,7 @@ def _local_state_averager(model, strategy):
         for variable, value in zip(local, values):
             variable.assign(strategy.reduce("MEAN", value, axis=None))
 
-    return lambda model: average()
+    return average
 
 
 def _step(model, strategy):

@@ -52,11 +52,20 @@ def tfmot():
             "Or rebuild the model with Keras 3 (`import keras`)."
         ) from err
     finally:
-        if before is None:
-            os.environ.pop("TF_USE_LEGACY_KERAS", None)
-        else:
-            os.environ["TF_USE_LEGACY_KERAS"] = before
+        _undo_tfmot_env_change(before)
     return module
+
+
+def _undo_tfmot_env_change(before) -> None:
+    """Takes back what tfmot's import did to `TF_USE_LEGACY_KERAS` (it sets it to "1"):
+    the variable ends as the user had it, and is not touched when tfmot left it so.
+    """
+    if os.environ.get("TF_USE_LEGACY_KERAS") == before:
+        return
+    if before is None:
+        del os.environ["TF_USE_LEGACY_KERAS"]
+    else:
+        os.environ["TF_USE_LEGACY_KERAS"] = before
 
 
 def is_tfmot_qat_model(model) -> bool:

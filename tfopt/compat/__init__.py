@@ -57,8 +57,9 @@ def tfmot():
 
 
 def _undo_tfmot_env_change(before) -> None:
-    """Takes back what tfmot's import did to `TF_USE_LEGACY_KERAS` (it sets it to "1"):
-    the variable ends as the user had it, and is not touched when tfmot left it so.
+    """Takes back what tfmot's import did to `TF_USE_LEGACY_KERAS` (it sets it to "1").
+
+    The variable ends as the user had it, and is not touched when tfmot left it so.
     """
     if os.environ.get("TF_USE_LEGACY_KERAS") == before:
         return

@@ -16,17 +16,46 @@ def _describe(x) -> str:
     return type(x).__name__
 
 
+def _by_name(element, specs, argument):
+    """A dict of arrays keyed by input name -> list of arrays in spec order.
+
+    A key matches an input by its name, or by the name the exported file gives it
+    (characters other than letters, digits and _ replaced by _).
+    """
+    names = [s.name for s in specs]
+    found, extra = {}, []
+    for key in element:
+        name = key if key in names else _file_name(key)
+        if name in names and name not in found:
+            found[name] = key
+        else:
+            extra.append(key)
+    missing = [n for n in names if n not in found]
+    if missing or extra:
+        told = []
+        if missing:
+            told.append(f"missing {missing}")
+        if extra:
+            told.append(f"not inputs of the model: {extra}")
+        raise ValueError(
+            f"Argument `{argument}` must be keyed by the model's input names {names} (one "
+            f"array each, in any order). Received: {argument} with keys "
+            f"{[*element]} ({'; '.join(told)})."
+        )
+    return [np.asarray(element[found[n]]) for n in names]
+
+
+def _file_name(key):
+    from tfopt.export._model import _safe_name
+
+    return _safe_name(key, 0) if isinstance(key, str) and key else key
+
+
 def _to_list(element, specs, argument):
     """One element (array, tuple/list, dict, or (x, y)) -> list of arrays in spec order."""
     names = [s.name for s in specs]
     if isinstance(element, Mapping):
-        missing = [n for n in names if n not in element]
-        if missing:
-            raise ValueError(
-                f"Argument `{argument}`: a dict element must have keys {names}. "
-                f"Received keys {sorted(element)}."
-            )
-        return [np.asarray(element[n]) for n in names]
+        return _by_name(element, specs, argument)
     if isinstance(element, (tuple, list)):
         if len(specs) == 1 and len(element) == 2 and not np.isscalar(element[0]):
             # (x, y) as yielded by a labelled dataset: keep x.
@@ -36,6 +65,16 @@ def _to_list(element, specs, argument):
             return [np.asarray(first)]
         if len(specs) > 1 and len(element) == 2 and isinstance(element[0], (tuple, list, Mapping)):
             return _to_list(element[0], specs, argument)
+        keys = getattr(specs, "dict_keys", None)
+        if keys:
+            shown = ", ".join(f"{k!r}: ..." for k in keys)
+            raise ValueError(
+                f"Argument `{argument}` must be a dict keyed by input name: the model takes a "
+                f"dict of inputs {list(keys)}, which Keras orders by sorted key "
+                f"({sorted(keys)}), so a list of {len(element)} arrays could be meant in "
+                f"either order. Received: a {type(element).__name__}. Pass "
+                f"{argument}={{{shown}}}."
+            )
         if len(element) != len(specs):
             hint = ""
             if len(specs) == 1 and all(np.ndim(e) == len(specs[0].shape) - 1 for e in element):
@@ -195,6 +234,12 @@ def collect(data, specs, argument: str, limit: int | None = None) -> list[np.nda
                     "1, x.ndim)))]."
                 )
     return arrays
+
+
+def by_name(arrays, specs) -> dict[str, np.ndarray]:
+    """Arrays in spec order as a dict keyed by input name (what `collect` reads back in
+    the same order, for a model of any input structure)."""
+    return {s.name: a for s, a in zip(specs, arrays)}
 
 
 def robust_peak(array: np.ndarray) -> float:

@@ -124,9 +124,11 @@ def check_no_loops(model, specs, quantization: str) -> None:
     """
     import tensorflow as tf
 
+    from tfopt.export._model import call_inputs
+
     @tf.function(input_signature=specs, autograph=False)
     def serve(*args):
-        return model(args[0] if len(args) == 1 else list(args), training=False)
+        return model(call_inputs(model, args), training=False)
 
     found = sorted(_graph_ops(serve.get_concrete_function()) & _LOOP_OPS)
     if found:

@@ -8,6 +8,7 @@ import re
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import tree
 
 from tfopt._keras import is_graph_model, is_tf_keras
 from tfopt.quantization import export_trace as _qat_export_trace
@@ -45,7 +46,7 @@ def check_keras_model(model, argument: str = "model", input_signature=None) -> k
             np.zeros((1, *[d or 1 for d in s.shape[1:]]), s.dtype.as_numpy_dtype) for s in specs
         ]
         try:
-            model(zeros[0] if len(zeros) == 1 else zeros, training=False)
+            model(call_inputs(model, zeros), training=False)
         except Exception as err:
             raise ValueError(
                 f"Argument `{argument}` is not built and calling it on zeros of "
@@ -105,7 +106,72 @@ def _safe_name(name: str, index: int) -> str:
     return name
 
 
-def input_specs(model: keras.Model, input_signature=None) -> list[tf.TensorSpec]:
+class InputSpecs(list):
+    """A model's inputs as TensorSpecs, in `model.inputs` order, and how it takes them.
+
+    `dict_keys` holds the keys of a model called with a dict whose keys, in the order
+    the model was built with, are not sorted: Keras orders such a model's inputs by
+    sorted key, so a list of arrays could be meant either way and data must come as a
+    dict. None otherwise.
+    """
+
+    def __init__(self, specs=(), dict_keys=None):
+        super().__init__(specs)
+        self.dict_keys = dict_keys
+
+
+def _inputs_struct(model):
+    """The structure a functional model's call takes (a tensor, a list, a dict...), or
+    None for Sequential and subclassed models (they take one tensor or a list)."""
+    if is_tf_keras(model) or not is_graph_model(model):
+        return None
+    return getattr(model, "_inputs_struct", None)
+
+
+def _takes_flat_list(model) -> bool:
+    """True when `model` is called with one tensor or a flat list of them."""
+    struct = _inputs_struct(model)
+    if isinstance(struct, dict):
+        return False
+    return not isinstance(struct, (list, tuple)) or not any(
+        isinstance(x, (dict, list, tuple)) for x in struct
+    )
+
+
+def call_inputs(model, arrays):
+    """`arrays` (one per input, in `model.inputs` order) in the structure `model` takes.
+
+    A functional model built on a dict of inputs is called with that dict, one built
+    on nested lists with nested lists: Keras warns about, or refuses, anything else.
+    """
+    arrays = list(arrays)
+    struct = _inputs_struct(model)
+    if struct is not None and len(tree.flatten(struct)) == len(arrays):
+        return tree.pack_sequence_as(struct, arrays)
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+def output_keys(model) -> list[str] | None:
+    """The keys of a model's dict of outputs in the order its outputs flatten to (sorted,
+    as Keras and tf.nest flatten a dict), or None for a model of other outputs."""
+    struct = getattr(model, "_outputs_struct", None) if is_graph_model(model) else None
+    if (
+        isinstance(struct, dict)
+        and all(isinstance(k, str) for k in struct)
+        and len(tree.flatten(struct)) == len(struct)
+    ):
+        return sorted(struct)
+    return None
+
+
+def _dict_keys(model):
+    struct = _inputs_struct(model)
+    if isinstance(struct, dict) and len(struct) > 1 and list(struct) != sorted(struct):
+        return tuple(struct)
+    return None
+
+
+def input_specs(model: keras.Model, input_signature=None) -> InputSpecs:
     """The model's inputs as TensorSpecs with a free batch dimension and stable names.
 
     Functional and Sequential models carry their inputs. A subclassed model needs
@@ -146,25 +212,30 @@ def input_specs(model: keras.Model, input_signature=None) -> list[tf.TensorSpec]
                     f"inputs of shapes {[tuple(t.shape) for t in model.inputs]}. Received: "
                     f"{input_signature!r}"
                 )
-        return specs
+        return InputSpecs(specs)
     try:
         inputs = model.inputs
     except AttributeError:
         inputs = None
     if inputs:
-        return [
-            tf.TensorSpec(
-                (None, *tuple(t.shape[1:])), tf.as_dtype(t.dtype), name=_safe_name(t.name, i)
-            )
-            for i, t in enumerate(inputs)
-        ]
+        return InputSpecs(
+            [
+                tf.TensorSpec(
+                    (None, *tuple(t.shape[1:])), tf.as_dtype(t.dtype), name=_safe_name(t.name, i)
+                )
+                for i, t in enumerate(inputs)
+            ],
+            dict_keys=_dict_keys(model),
+        )
     shapes = getattr(model, "_build_shapes_dict", None) or {}
     if len(shapes) == 1:
         (shape,) = shapes.values()
         if isinstance(shape, (tuple, list)) and all(
             isinstance(d, (int, type(None))) for d in shape
         ):
-            return [tf.TensorSpec((None, *tuple(shape[1:])), tf.float32, name="input_0")]
+            return InputSpecs(
+                [tf.TensorSpec((None, *tuple(shape[1:])), tf.float32, name="input_0")]
+            )
     raise ValueError(
         f"Cannot tell the input signature of the subclassed model {model.name!r}. Pass "
         "`input_signature`, e.g. input_signature=[tf.TensorSpec((None, 32), tf.float32)] or "
@@ -175,16 +246,20 @@ def input_specs(model: keras.Model, input_signature=None) -> list[tf.TensorSpec]
 def as_functional(
     model: keras.Model, specs: list[tf.TensorSpec], batch_size: int | None = None
 ) -> keras.Model:
-    """A functional view of `model` (same weights) with named inputs.
+    """A functional view of `model` (same weights) taking a flat list of named inputs.
 
-    The batch dimension stays free unless `batch_size` fixes it (recurrent layers
-    need a static batch to lower to TFLite builtins).
+    The TFLite converter calls a Keras 3 model with a list of its inputs, so a model
+    built on a dict (or nested lists) of inputs is wrapped in one that takes the list
+    and calls it with its own structure. The batch dimension stays free unless
+    `batch_size` fixes it (recurrent layers need a static batch to lower to TFLite
+    builtins; edge compilers need static shapes).
     """
     if is_tf_keras(model):  # its own graph and input names serve as they are
         return model
     if (
         batch_size is None
         and is_graph_model(model)
+        and _takes_flat_list(model)
         and all(s.name == t.name for s, t in zip(specs, model.inputs))
     ):
         return model
@@ -194,10 +269,10 @@ def as_functional(
         )
         for s in specs
     ]
-    if len(inputs) == 1:
-        inputs = inputs[0]
-    outputs = model(inputs, training=False)
-    return keras.Model(inputs, outputs, name=f"{model.name}_export")
+    outputs = model(call_inputs(model, inputs), training=False)
+    return keras.Model(
+        inputs[0] if len(inputs) == 1 else inputs, outputs, name=f"{model.name}_export"
+    )
 
 
 def serving_function(model: keras.Model, specs: list[tf.TensorSpec], target: str):
@@ -207,7 +282,7 @@ def serving_function(model: keras.Model, specs: list[tf.TensorSpec], target: str
     @tf.function(input_signature=specs, autograph=False)
     def serve(*args):
         with export_trace(model, target):
-            out = model(args[0] if len(args) == 1 else list(args), training=False)
+            out = model(call_inputs(model, args), training=False)
         return tf.nest.flatten(out)
 
     return serve
@@ -232,6 +307,6 @@ def keras_outputs(model: keras.Model, inputs: list[np.ndarray], batch_size: int 
     chunks = []
     for start in range(0, n, batch_size):
         batch = [x[start : start + batch_size] for x in inputs]
-        out = model(batch[0] if len(batch) == 1 else batch, training=False)
+        out = model(call_inputs(model, batch), training=False)
         chunks.append([np.asarray(o) for o in tf.nest.flatten(out)])
     return [np.concatenate([c[i] for c in chunks], axis=0) for i in range(len(chunks[0]))]

@@ -51,8 +51,9 @@ def rename_outputs(model_proto, names):
 
 
 def output_names(model, count):
-    """The Keras output names when they are `count` distinct names, else output_i."""
-    names = list(getattr(model, "output_names", None) or [])
+    """The keys of a dict of outputs (as the TFLite file names them), else the Keras
+    output names when they are `count` distinct names, else output_i."""
+    names = _model.output_keys(model) or list(getattr(model, "output_names", None) or [])
     if len(names) == count and len(set(names)) == count and all(names):
         return [str(n) for n in names]
     return [f"output_{i}" for i in range(count)]
@@ -91,7 +92,11 @@ def publish(
         path,
         model_proto.SerializeToString(),
         lambda staged: verify(
-            staged, model, check_inputs, input_signature=input_signature, file_format="onnx"
+            staged,
+            model,
+            _data.by_name(check_inputs, _model.input_specs(model, input_signature)),
+            input_signature=input_signature,
+            file_format="onnx",
         ),
         format="onnx",
         quantization=quantization,

@@ -216,8 +216,9 @@ def to_tflite(
             "int16x8" to TFLite's 16x8 mode ("int16x8-qat": int16 activations,
             int8 weights, int64 biases).
         representative_data: calibration samples for "int8"/"int16x8": a numpy
-            array, a list or dict of arrays (one per model input), a tf.data.Dataset
-            (of x or (x, y)), or a generator. Defaults to `None`.
+            array, a dict of arrays keyed by input name (any order), a list of arrays
+            in `model.inputs` order, a tf.data.Dataset (of x or (x, y)), or a
+            generator. Defaults to `None`.
         int8_io: with "int8", make the model's inputs and outputs int8 too
             (int16 with "int16x8"); `verify` quantizes for you. Defaults to `False`.
         input_signature: for subclassed models: a tf.TensorSpec, a shape tuple, or
@@ -310,7 +311,9 @@ def to_tflite(
     float_ops = []
 
     def check(staged):
-        parity = verify(staged, reference, check_inputs, file_format="tflite")
+        parity = verify(
+            staged, reference, _data.by_name(check_inputs, specs), file_format="tflite"
+        )
         if quantization not in ("float32", "float16", "dynamic"):
             float_ops.extend(op.op for op in op_census(staged, file_format="tflite").float_ops())
         return parity

@@ -77,6 +77,19 @@ def _order(runner_inputs, specs):
     return list(range(len(specs)))
 
 
+def _output_order(runner_outputs, model):
+    """Index into the file's outputs for each model output.
+
+    By name where the file names its outputs as the model's dict of outputs does (LiteRT
+    lists "out_2" before "out_10", Keras after), else by position.
+    """
+    names = _model.output_keys(model)
+    got = [o.name.split(":")[0] for o in runner_outputs]
+    if names and sorted(names) == sorted(got) and len(set(got)) == len(got):
+        return [got.index(n) for n in names]
+    return list(range(len(runner_outputs)))
+
+
 def _run_file(runner, inputs, batch_size):
     if any(s.shape and s.shape[0] == 1 for s in runner.inputs):
         batch_size = 1  # a file exported with a fixed batch of 1
@@ -130,8 +143,10 @@ def verify(
     Args:
         path: a `.tflite` or `.onnx` file.
         model: the Keras 3 model the file was exported from.
-        inputs: float inputs: a numpy array, a list or dict of arrays (one per
-            model input), a tf.data.Dataset, or a generator of batches.
+        inputs: float inputs: a numpy array, a dict of arrays keyed by input name
+            (any order), a list of arrays in `model.inputs` order, a tf.data.Dataset,
+            or a generator of batches. A model built on a dict of inputs whose keys
+            are not sorted takes a dict only (Keras orders its inputs by key).
         input_signature: for subclassed models only, as in `to_tflite`.
             Defaults to `None`.
         batch_size: samples per call. Defaults to `256`.
@@ -155,7 +170,9 @@ def verify(
     runner = _runtime.open_runner(path, num_threads=num_threads, file_format=file_format)
     order = _order(runner.inputs, specs)
     expected = _model.keras_outputs(model, arrays, batch_size)
+    outputs = _output_order(runner.outputs, model)
     got = _run_file(runner, [arrays[i] for i in order], batch_size)
+    got = [got[k] for k in outputs] if len(got) == len(outputs) else got
     if len(got) != len(expected):
         raise ValueError(
             f"The file has {len(got)} outputs, the model {len(expected)}: is '{path}' the file "
@@ -182,6 +199,7 @@ def verify(
             break
 
     steps = runner.output_steps()
+    steps = [steps[k] for k in outputs] if len(steps) == len(outputs) else steps
     output_step = max_steps = within = None
     if any(steps):
         output_step = float(max(steps))

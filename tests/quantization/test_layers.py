@@ -66,6 +66,15 @@ CASES = {
         (64,),
         lambda i: L.Dense(10, activation="softmax")(L.Dense(16, activation="relu")(i)),
     ),
+    # Dense on rank >= 3 runs as RESHAPE -> FULLY_CONNECTED -> RESHAPE: a batched
+    # MatMul kept a float kernel (a float FULLY_CONNECTED in an "int8-qat" file).
+    "dense_rank3": ((8, 8), lambda i: _head(L.Dense(16, activation="relu")(i))),
+    "dense_rank4_feature_map": (
+        (8, 8, 1),
+        lambda i: L.Dense(10)(
+            L.GlobalAveragePooling2D()(L.Dense(8)(L.Conv2D(4, 3, activation="relu")(i)))
+        ),
+    ),
     "dense_bn_relu": (
         (64,),
         lambda i: L.Dense(10)(L.ReLU()(L.BatchNormalization()(L.Dense(16)(i)))),
@@ -184,6 +193,78 @@ def test_partial_qat_leaves_unannotated_layers_float(data, tmp_path):
     kernel = {layer.name: layer for layer in qat.layers}["float_dense"].kernel.numpy()
     bound = step * np.abs(kernel).sum(axis=0).max() + 1e-5
     assert np.abs(result.parity.outputs[0] - ref).max() <= bound
+
+
+# Layers left in float after an int8 conv, and the TFLite op that must stay float:
+# the converter used to carry int8 into ops whose output scale it can infer (an
+# unannotated tanh ran as an int8 TANH with a requantize: 85.9% within one step).
+FLOAT_LAYERS = {
+    "tanh": (lambda: L.Activation("tanh", name="float"), "TANH"),
+    "sigmoid": (lambda: L.Activation("sigmoid", name="float"), "LOGISTIC"),
+    "softmax": (lambda: L.Softmax(name="float"), "SOFTMAX"),
+    "layer_norm": (lambda: L.LayerNormalization(name="float"), "MEAN"),
+    "average_pooling": (lambda: L.AveragePooling2D(2, name="float"), "AVERAGE_POOL_2D"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FLOAT_LAYERS))
+@pytest.mark.parametrize("flatten_annotated", [True, False])
+def test_partial_qat_layer_left_float_runs_float(case, flatten_annotated, data, tmp_path):
+    make, op = FLOAT_LAYERS[case]
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 1))
+    x = L.Flatten(name="flatten")(make()(L.Conv2D(4, 3, name="conv")(inp)))
+    model = keras.Model(inp, L.Dense(10, name="head")(x))
+    keep = {"float"} if flatten_annotated else {"float", "flatten"}
+    annotated = keras.models.clone_model(
+        model,
+        clone_function=lambda layer: (
+            layer if layer.name in keep else tq.quantize_annotate_layer(layer)
+        ),
+    )
+    qat = tq.quantize_apply(annotated)
+    x_train, x_test = data.x_train.reshape((-1, 8, 8, 1)), data.x_test.reshape((-1, 8, 8, 1))
+    qat.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    qat.fit(x_train, data.y_train, epochs=1, batch_size=64, verbose=0)
+    result = tfopt.export.to_tflite(qat, tmp_path / f"{case}.tflite", verify_data=x_test)
+    census = tfopt.export.op_census(result.path)
+    assert {o.input_dtypes[0] for o in census.of_type(op)} == {"float32"}, census.table()
+    assert {o.input_dtypes[0] for o in census.of_type("CONV_2D")} == {"int8"}
+    assert {o.input_dtypes[0] for o in census.of_type("FULLY_CONNECTED")} == {"int8"}
+    within, worst = helpers.parity_in_steps(result.parity, qat, x_test)
+    assert within >= 0.999 and worst <= 2.0 + helpers.STEP_SLACK, (within, worst)
+    qdq = tfopt.export.to_onnx(qat, tmp_path / f"{case}.onnx", verify_data=x_test)
+    within, worst = helpers.parity_in_steps(qdq.parity, qat, x_test)
+    assert within >= 0.999 and worst <= 2.0 + helpers.STEP_SLACK, ("onnx", within, worst)
+
+
+def test_partial_qat_float_output_layer(data, tmp_path):
+    """A float tanh as the model's last layer, after an int8 Dense, stays float."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            tq.quantize_annotate_layer(L.Dense(16, activation="relu")),
+            tq.quantize_annotate_layer(L.Dense(10)),
+            L.Activation("tanh"),
+        ]
+    )
+    qat = tq.quantize_apply(model)
+    x = data.x_train.reshape((-1, 64))
+    qat.compile("adam", "mse")
+    qat.fit(x, np.eye(10)[data.y_train], epochs=1, batch_size=64, verbose=0)
+    x_test = data.x_test.reshape((-1, 64))
+    result = tfopt.export.to_tflite(qat, tmp_path / "tail.tflite", verify_data=x_test)
+    census = tfopt.export.op_census(result.path)
+    assert [o.input_dtypes[0] for o in census.of_type("TANH")] == ["float32"]
+    # Float tanh of the same dequantized logits: float32 rounding only.
+    assert result.parity.max_abs_error <= 1e-5
+    qat.save(tmp_path / "partial.keras")
+    loaded = keras.models.load_model(tmp_path / "partial.keras")
+    assert "FloatBoundary" in {type(layer).__name__ for layer in loaded.layers}
+    np.testing.assert_array_equal(
+        loaded.predict(x_test, verbose=0), qat.predict(x_test, verbose=0)
+    )
 
 
 def test_quantize_apply_needs_annotations():

@@ -23,6 +23,7 @@ from tfopt.quantization.export_info import (
     export_trace,
     is_qat_model,
 )
+from tfopt.quantization.float_boundary import FloatBoundary
 from tfopt.quantization.quantize import (
     quantize_annotate_layer,
     quantize_annotate_model,
@@ -52,6 +53,7 @@ __all__ = [
     "PRESETS",
     "ActivationRange",
     "FixedRangeQuantizer",
+    "FloatBoundary",
     "LastValueQuantizer",
     "LayerQuantizeConfig",
     "LayerSpec",

@@ -8,6 +8,7 @@ from tfopt._keras import clone_layer
 from tfopt.quantization import _batchnorm, registry, tflite_scheme
 from tfopt.quantization.annotate import QuantizeAnnotate
 from tfopt.quantization.config import QuantizationConfig
+from tfopt.quantization.float_boundary import FloatBoundary
 from tfopt.quantization.quantize_config import LayerQuantizeConfig
 from tfopt.quantization.quantize_wrapper import QuantizeLayer, QuantizeWrapper
 
@@ -145,6 +146,17 @@ class _Planner:
         # TFLite's int8 CONV / DEPTHWISE / FULLY_CONNECTED / ADD / SUB fuse a ReLU(6).
         return self.spec(node).fuses_activation
 
+    def computes_float(self, node) -> bool:
+        """True for a layer left in float that computes (not only moves) values."""
+        inner, quantize, _ = self.entries[id(node.operation)]
+        spec = registry.spec_for(inner)
+        return not quantize and not (spec is not None and spec.kind == "passthrough")
+
+    def feeds_only_float(self, tensor) -> bool:
+        """True when every user of `tensor` is a layer left in float that computes."""
+        users = self.consumers.get(id(tensor), [])
+        return all(user is not None and self.computes_float(user) for user in users)
+
     def bn_of(self, node):
         user = self.single_consumer(node)
         if user is not None and self.folded.get(id(user)) is node:
@@ -222,6 +234,17 @@ def transform(
             quantized_cache[id(old)] = layer(new)
         return quantized_cache[id(old)]
 
+    dequantized_cache: dict[int, object] = {}
+
+    def dequantized(old):
+        new, state = values[id(old)]
+        if state == _FLOAT:
+            return new
+        if id(old) not in dequantized_cache:
+            layer = FloatBoundary(name=f"float_boundary_{old.name}".replace("/", "_"))
+            dequantized_cache[id(old)] = layer(new)
+        return dequantized_cache[id(old)]
+
     for node in plan.nodes:
         if id(node) in plan.folded:  # a BatchNormalization folded into its producer
             producer_out = node.input_tensors[0]
@@ -231,12 +254,19 @@ def transform(
         spec = plan.spec(node)
         args_map = {}
         raw_inputs = spec is not None and spec.kind in ("passthrough", "input_transform")
+        # A layer left in float keeps its value-moving ops (Flatten, Reshape, pooling
+        # by max...) on its input's grid; any other starts a float part of the graph.
+        float_spec = None if quantize else registry.spec_for(inner)
+        exact = float_spec is not None and float_spec.kind == "passthrough"
         if quantize and not raw_inputs:
             for t in node.input_tensors:
                 if values[id(t)][1] == _PENDING and spec.kind in ("activation", "concat"):
                     args_map[id(t)] = values[id(t)][0]
                 else:
                     args_map[id(t)] = quantized(t)
+        elif not quantize and not exact:
+            for t in node.input_tensors:
+                args_map[id(t)] = dequantized(t)
         else:
             for t in node.input_tensors:
                 args_map[id(t)] = values[id(t)][0]
@@ -250,7 +280,9 @@ def transform(
             state = _QUANT if quantizes else _FLOAT
             bn = None
         elif not quantize:
-            layer, state, bn = clone, _FLOAT, None
+            layer, bn = clone, None
+            states = {values[id(t)][1] for t in node.input_tensors}
+            state = _QUANT if exact and states == {_QUANT} else _FLOAT
         elif spec.kind == "same_scale":
             qc = LayerQuantizeConfig(quantize_output=False, config=config)
             layer, bn = QuantizeWrapper(clone, qc), None
@@ -290,6 +322,11 @@ def transform(
         flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         for old, new in zip(node.outputs, flat):
             values[id(old)] = (new, state)
+            if not quantize and not exact and not plan.feeds_only_float(old):
+                # The converter gives a TANH/LOGISTIC/SOFTMAX output its fixed int8 scale
+                # even when the op runs float, and carries it on through Reshape & co.
+                new = FloatBoundary(name=f"float_boundary_{old.name}".replace("/", "_"))(new)
+                values[id(old)] = (new, state)
         if not (spec is not None and spec.separable and quantize and custom is None):
             weight_copies.append((clone, inner.get_weights()))
         if bn is not None:

@@ -35,6 +35,25 @@ def _mask_kwargs(layer, mask) -> dict:
     )
 
 
+def _flatten_leading(inputs):
+    """(..., features) -> (N, features), the 2-D input TFLite's FULLY_CONNECTED takes.
+
+    A Dense on rank >= 3 input runs as RESHAPE -> FULLY_CONNECTED -> RESHAPE; the
+    converter quantizes only this form (a batched MatMul keeps a float kernel).
+    """
+    return tf.reshape(inputs, [-1, inputs.shape[-1]])
+
+
+def _unflatten_leading(outputs, inputs):
+    """(N, units) -> (..., units) with the leading dimensions of `inputs`."""
+    lead = list(inputs.shape[1:-1])
+    if any(d is None for d in lead):
+        shape = tf.concat([tf.shape(inputs)[:-1], tf.shape(outputs)[-1:]], 0)
+    else:
+        shape = [-1, *lead, outputs.shape[-1]]
+    return tf.reshape(outputs, shape)
+
+
 def _safe(name: str) -> str:
     return name.split("/")[-1].split(":")[0]
 
@@ -130,6 +149,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
         spec = layer_spec if layer_spec is not None else registry.spec_for(layer)
         self.layer_spec = spec
         self._as_conv2d = spec is not None and spec.conv1d_as_conv2d
+        self._dense = spec is not None and spec.dense
         # Average pooling: the int8 kernel's output keeps the input's grid.
         self._same_scale = spec is not None and spec.kind == "same_scale"
 
@@ -350,9 +370,13 @@ class QuantizeWrapper(keras.layers.Wrapper):
                     bias = next((v for var, v in mapping if var is layer.bias), layer.bias)
                 outputs = _conv1d.conv1d_as_conv2d(layer, inputs, conv_kernel, bias)
             else:
+                flat = self._dense and len(inputs.shape) > 2
+                x = _flatten_leading(inputs) if flat else inputs
                 with keras.StatelessScope(state_mapping=mapping) as scope:
-                    outputs = layer(inputs, training=training, **_mask_kwargs(layer, mask))
+                    outputs = layer(x, training=training, **_mask_kwargs(layer, mask))
                 self._write_back(scope)
+                if flat:
+                    outputs = _unflatten_leading(outputs, inputs)
         finally:
             if originals:
                 self.quantize_config.set_quantize_activations(layer, originals)

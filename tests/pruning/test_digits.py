@@ -50,17 +50,18 @@ def test_digits_cnn_reaches_each_sparsity(trained_cnn, digits, target, tmp_path)
 
 def test_two_four_pattern_holds_through_more_training(trained_cnn, digits):
     # m:n masks are set at the schedule's pruning steps (here only step 1) ...
+    # conv_a's input axis has 1 channel, no whole group of 4: it must be left dense.
     model = _fine_tune(trained_cnn, ConstantSparsity(0.5, 1, end_step=2), digits, epochs=1,
-                       sparsity_m_by_n=(2, 4))  # fmt: skip
+                       sparsity_m_by_n=(2, 4), leave_dense=["conv_a"])  # fmt: skip
     before = pruning.sparsity_report(model)
-    assert [r["m_by_n_conformance"] for r in before.rows] == [1.0] * 4
-    # conv_a's input axis has 1 channel (a lone partial group): nothing can be zeroed there.
+    assert [r.get("m_by_n_conformance") for r in before.rows] == [None, 1.0, 1.0, 1.0]
     assert [round(r["sparsity"], 3) for r in before.rows] == [0.0, 0.5, 0.5, 0.5]
     # ... and the zeros stay through another epoch of Adam updates.
     model.fit(digits.x_train, digits.y_train, batch_size=32, epochs=1, verbose=0,
               callbacks=[UpdatePruningStep()])  # fmt: skip
     after = pruning.sparsity_report(pruning.strip_pruning(model), m_by_n=(2, 4))
-    assert [r["m_by_n_conformance"] for r in after.rows] == [1.0] * 4
+    # conv_a: "n/a" (None), never a conformance figure for a weight with no whole group.
+    assert [r["m_by_n_conformance"] for r in after.rows] == [None, 1.0, 1.0, 1.0]
     acc = compile_for_digits(pruning.strip_pruning(model)).evaluate(
         digits.x_test, digits.y_test, verbose=0
     )[1]
@@ -73,8 +74,12 @@ def test_masks_select_the_same_positions_as_tfmot(trained_cnn, tfmot_reference):
     x = np.zeros((4, 8, 8, 1), np.float32)
     y = np.zeros((4,), np.int32)
     for key, target, kwargs in MASK_CASES:
+        # tfmot wraps conv_a (1 input channel) under m:n and leaves its mask all ones;
+        # tfopt refuses that and needs it left dense: compare the other layers.
+        skip = 1 if "sparsity_m_by_n" in kwargs else 0
+        extra = {"leave_dense": ["conv_a"]} if skip else {}
         model = pruning.prune_low_magnitude(
-            trained_cnn, ConstantSparsity(target, begin_step=0, frequency=1), **kwargs
+            trained_cnn, ConstantSparsity(target, begin_step=0, frequency=1), **kwargs, **extra
         )
         model.compile(
             optimizer=keras.optimizers.SGD(0.0),
@@ -87,6 +92,8 @@ def test_masks_select_the_same_positions_as_tfmot(trained_cnn, tfmot_reference):
             for layer in pruning.pruning_callbacks.collect_pruning_layers(model)
             for m in layer.masks
         ]
-        assert len(ours) == len(expected[key]) == 4
-        for mine, theirs in zip(ours, expected[key]):
+        assert len(ours) + skip == len(expected[key]) == 4
+        if skip:
+            assert set(expected[key][0]) == {1}, key  # tfmot: wrapped, but nothing pruned
+        for mine, theirs in zip(ours, expected[key][skip:]):
             assert mine == theirs, key

@@ -10,7 +10,12 @@ from tfopt._keras import clone_layer, is_graph_model, is_tf_keras
 from tfopt.pruning import prune_registry
 from tfopt.pruning.pruning_callbacks import collect_pruning_layers
 from tfopt.pruning.pruning_schedule import PruningSchedule
-from tfopt.pruning.pruning_wrapper import PruneLowMagnitude, _check_params
+from tfopt.pruning.pruning_wrapper import (
+    PruneLowMagnitude,
+    _check_params,
+    _m_by_n_message,
+    _m_by_n_misfits,
+)
 
 
 def _copy_layer(layer):
@@ -98,7 +103,10 @@ def prune_low_magnitude(
             Defaults to `(1, 1)`.
         block_pooling_type: "AVG" or "MAX". Defaults to `"AVG"`.
         sparsity_m_by_n: `(m, n)`, e.g. `(2, 4)`: m zeros in every n weights
-            along the input-channel axis. Defaults to `None`.
+            along the input-channel axis. A layer with fewer than n weights on
+            that axis (e.g. a convolution on a 1-channel input) is refused, all
+            such layers named at once: keep them dense with `leave_dense`.
+            Defaults to `None`.
         leave_dense: names or classes of layers to keep dense (e.g. an unknown
             custom layer, or the last classifier). Defaults to `()`.
         **kwargs: passed to `PruneLowMagnitude` (`mask_type`, `seed`).
@@ -108,7 +116,8 @@ def prune_low_magnitude(
 
     Raises:
         ValueError: bad arguments, an already pruned layer or model, an
-            unsupported layer or a subclassed model.
+            unsupported layer, an m:n pattern or block size a layer cannot
+            take, or a subclassed model.
         TypeError: `to_prune` of another type.
     """
     if _is_tf_keras_input(to_prune):  # legacy Keras 2: tfmot does it (tfopt.compat)
@@ -130,7 +139,7 @@ def prune_low_magnitude(
         "sparsity_m_by_n": sparsity_m_by_n,
         **kwargs,
     }
-    _check_params(
+    checked = _check_params(
         pruning_schedule,
         block_size,
         block_pooling_type,
@@ -146,6 +155,11 @@ def prune_low_magnitude(
         if not is_graph_model(to_prune):
             raise ValueError(_subclassed_message(to_prune))
         _check_leave_dense(to_prune, leave_dense)
+        m_by_n = checked["sparsity_m_by_n"]
+        if m_by_n:
+            misfits = _m_by_n_misfits_in(to_prune, m_by_n, leave_dense)
+            if misfits:  # every such layer in one message, not one per attempt
+                raise ValueError(_m_by_n_message(misfits, m_by_n))
         return _prune_model(to_prune, params, leave_dense)
     if isinstance(to_prune, keras.layers.Layer):
         return PruneLowMagnitude(to_prune, **params)
@@ -157,6 +171,23 @@ def prune_low_magnitude(
         "Argument `to_prune` must be a keras Layer, a list of layers, or a Sequential/functional "
         f"keras.Model. Received: to_prune={to_prune!r}"
     )
+
+
+def _m_by_n_misfits_in(model, m_by_n, leave_dense) -> dict:
+    """{layer: misfits} for the layers `_prune_model` would wrap that m:n cannot apply to."""
+    found = {}
+    for layer in model.layers:
+        if _matches(layer, leave_dense) or isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.Model):
+            if is_graph_model(layer):
+                found.update(_m_by_n_misfits_in(layer, m_by_n, leave_dense))
+            continue
+        if layer.built and prune_registry.has_prunable_weights(layer):
+            misfits = _m_by_n_misfits(layer, m_by_n)
+            if misfits:
+                found[layer] = misfits
+    return found
 
 
 def _is_tf_keras_input(to_prune) -> bool:

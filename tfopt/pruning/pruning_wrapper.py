@@ -112,6 +112,44 @@ def _check_params(pruning_schedule, block_size, block_pooling_type, sparsity_m_b
     }
 
 
+def _m_by_n_misfits(layer, m_by_n) -> list[tuple[str, tuple[int, ...], int, int]]:
+    """The prunable weights of a built `layer` with no whole group of n on their m:n axis.
+
+    An m:n mask would leave such a weight dense. Returns (weight name, shape, axis,
+    axis length) for each.
+    """
+    n = m_by_n[1]
+    found = []
+    for weight, axis in prune_registry.prunable_weights(layer):
+        shape = tuple(int(d) for d in weight.shape)
+        if not shape or shape[axis] < n:
+            found.append((weight.name, shape, axis, shape[axis] if shape else 0))
+    return found
+
+
+def _m_by_n_message(misfits: dict, m_by_n) -> str:
+    """The error for layers m:n cannot apply to; `misfits` maps layer -> `_m_by_n_misfits`."""
+    m, n = m_by_n
+    parts = []
+    for layer, weights in misfits.items():
+        for name, shape, axis, length in weights:
+            parts.append(
+                f"layer {layer.name!r} ({type(layer).__name__}): weight {name!r} of shape "
+                f"{shape} has {length} weight{'s' if length != 1 else ''} on its m:n group "
+                f"axis (axis {axis}), fewer than n={n}"
+            )
+    names = [layer.name for layer in misfits]
+    return (
+        f"Argument `sparsity_m_by_n` cannot apply to {'; '.join(parts)}. With no whole group "
+        f"of {n} weights there, no {m}:{n} pattern exists and the weight would stay dense. "
+        f"Keep {'it' if len(names) == 1 else 'them'} dense with "
+        f"prune_low_magnitude(model, sparsity_m_by_n={tuple(m_by_n)}, leave_dense={names}) "
+        f"(or do not wrap {'that layer' if len(names) == 1 else 'those layers'}), give the "
+        f"layer at least {n} weights on that axis (input channels), or prune without a pattern "
+        f"(sparsity_m_by_n=None). Received: sparsity_m_by_n={tuple(m_by_n)}"
+    )
+
+
 def _in_replica_of_strategy() -> bool:
     """True inside `strategy.run` of a real distribution strategy (e.g. MirroredStrategy)."""
     import tensorflow as tf
@@ -147,9 +185,11 @@ class PruneLowMagnitude(keras.layers.Wrapper):
             Defaults to `"AVG"`.
         sparsity_m_by_n: `(m, n)` to zero m weights in every n along the
             input-channel axis (e.g. `(2, 4)`); the schedule then only says
-            when. Defaults to `None`.
+            when. A weight with fewer than n weights on that axis holds no
+            group and is refused. Defaults to `None`.
         mask_type: "magnitude" or "random" (a baseline for studies: positions
-            ranked by fixed random scores). Defaults to `"magnitude"`.
+            ranked by fixed random scores, within each group under m:n).
+            Defaults to `"magnitude"`.
         seed: seed of the random scores. Defaults to `None`.
         **kwargs: base layer arguments (`name`, ...).
 
@@ -190,6 +230,8 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         self.block_pooling_type = checked["block_pooling_type"]
         self.sparsity_m_by_n = checked["sparsity_m_by_n"]
         self.mask_type = checked["mask_type"]
+        if layer.built:  # refuse a pattern that cannot apply now, not at the first fit
+            self._check_fits(layer)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise ValueError(
                 f"Argument `seed` must be None or an int >= 0. Received: seed={seed!r}"
@@ -219,9 +261,8 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         if not self.layer.built:
             self.layer.build(input_shape)
         self._check_known(self.layer)
+        self._check_fits(self.layer)
         pairs = prune_registry.prunable_weights(self.layer)
-        for weight, axis in pairs:
-            self._check_weight_fits(weight, axis)
         self._prunable = [w for w, _ in pairs]
         self._axes = [axis for _, axis in pairs]
         rng = np.random.default_rng(self.seed)
@@ -256,18 +297,23 @@ class PruneLowMagnitude(keras.layers.Wrapper):
             name=name,
         )
 
-    def _check_weight_fits(self, weight, axis):
-        shape = tuple(int(d) for d in weight.shape)
-        where = f"weight {weight.name!r} of layer {self.layer.name!r} has shape {shape}"
-        too_small = len(shape) != 2 or any(s < b for s, b in zip(shape, self.block_size))
-        if self.block_size != (1, 1) and too_small:
-            raise ValueError(
-                f"Argument `block_size` does not fit: {where}; blocks need a rank-2 "
-                "weight at least as large as the block. Use block_size=(1, 1) for this "
-                f"layer. Received: block_size={self.block_size}"
-            )
-        if self.sparsity_m_by_n and len(shape) < 1:
-            raise ValueError(f"Argument `sparsity_m_by_n` does not fit: {where}.")
+    def _check_fits(self, layer):
+        """Refuses a block size or an m:n pattern that the built layer's weights cannot take."""
+        if self.sparsity_m_by_n:
+            misfits = _m_by_n_misfits(layer, self.sparsity_m_by_n)
+            if misfits:
+                raise ValueError(_m_by_n_message({layer: misfits}, self.sparsity_m_by_n))
+        if self.block_size == (1, 1):
+            return
+        for weight, _ in prune_registry.prunable_weights(layer):
+            shape = tuple(int(d) for d in weight.shape)
+            if len(shape) != 2 or any(s < b for s, b in zip(shape, self.block_size)):
+                raise ValueError(
+                    f"Argument `block_size` does not fit: weight {weight.name!r} of layer "
+                    f"{layer.name!r} has shape {shape}; blocks need a rank-2 weight at least "
+                    "as large as the block. Use block_size=(1, 1) for this layer. "
+                    f"Received: block_size={self.block_size}"
+                )
 
     @property
     def pruned_weights(self) -> list:
@@ -279,10 +325,11 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         return list(zip(self.pruned_weights, self.masks))
 
     def _new_mask(self, index, weight, sparsity):
+        source = self.scores[index] if self.mask_type == "random" else weight
         if self.sparsity_m_by_n:
             m, n = self.sparsity_m_by_n
-            return _masks.m_by_n_mask(weight, m, n, self._axes[index])
-        source = self.scores[index] if self.mask_type == "random" else weight
+            mask = _masks.m_by_n_mask(ops.convert_to_tensor(source), m, n, self._axes[index])
+            return ops.cast(mask, weight.dtype)
         if self.block_size != (1, 1):
             mask = _masks.block_mask(source, sparsity, self.block_size, self.block_pooling_type)
         else:

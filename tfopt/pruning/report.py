@@ -17,8 +17,11 @@ class SparsityReport:
     """Rows of `sparsity_report`: one per prunable weight, plus totals.
 
     `rows` is a list of dicts with keys layer, weight, shape, size, zeros,
-    sparsity and, when an m:n pattern applies, m_by_n and m_by_n_conformance
+    sparsity and, when an m:n pattern is checked, m_by_n and m_by_n_conformance
     (share of groups holding at least m zeros; 1.0 means every group does).
+    m_by_n_conformance is `None` (the table says "n/a") for a weight with fewer
+    than n weights along its m:n axis: it holds no whole group, so the pattern
+    cannot apply to it.
     """
 
     rows: list[dict]
@@ -54,11 +57,12 @@ class SparsityReport:
         header = ("layer", "weight", "shape", "weights", "zeros", "sparsity", "m:n ok")
         lines = [header]
         for r in self.rows:
-            mn = (
-                f"{r['m_by_n'][0]}:{r['m_by_n'][1]} {r['m_by_n_conformance']:.0%}"
-                if r.get("m_by_n")
-                else "-"
-            )
+            mn = "-"
+            if r.get("m_by_n"):
+                share = r["m_by_n_conformance"]
+                mn = f"{r['m_by_n'][0]}:{r['m_by_n'][1]} " + (
+                    "n/a" if share is None else f"{share:.0%}"
+                )
             lines.append(
                 (
                     r["layer"],
@@ -119,7 +123,9 @@ def sparsity_report(model, m_by_n: tuple[int, int] | None = None) -> SparsityRep
         model: a Keras model or layer.
         m_by_n: check conformance to this `(m, n)` pattern along each weight's
             input-channel axis; wrappers pruned with `sparsity_m_by_n` are
-            checked against their own pattern anyway. Defaults to `None`.
+            checked against their own pattern anyway. A weight with fewer than
+            n weights on that axis gets conformance `None` ("n/a"). Defaults
+            to `None`.
 
     Returns:
         A `SparsityReport`.
@@ -152,6 +158,9 @@ def sparsity_report(model, m_by_n: tuple[int, int] | None = None) -> SparsityRep
             }
             if pattern:
                 row["m_by_n"] = list(pattern)
-                row["m_by_n_conformance"] = m_by_n_conformance(values, *pattern, axis)
+                whole_group = values.ndim > 0 and values.shape[axis] >= pattern[1]
+                row["m_by_n_conformance"] = (
+                    m_by_n_conformance(values, *pattern, axis) if whole_group else None
+                )
             rows.append(row)
     return SparsityReport(rows)

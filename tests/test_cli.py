@@ -161,3 +161,43 @@ def test_export_of_a_saved_distiller_exports_its_student(tmp_path, capsys):
     assert "exporting its student, 'student'" in capsys.readouterr().out
     parity = tfopt.export.verify(tmp_path / "s.tflite", distiller.student, x)
     assert parity.max_abs_error < 1e-5
+
+
+@pytest.fixture(scope="module")
+def flatten_keras(tmp_path_factory):
+    """A saved float model whose Flatten leaves shape ops in a file with a free batch."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10),
+        ]
+    )
+    path = tmp_path_factory.mktemp("flatten") / "flatten.keras"
+    model.save(path)
+    return path
+
+
+def test_export_batch_size_gives_static_shapes(flatten_keras, tmp_path, capsys):
+    from tfopt.export import op_census
+
+    data = tmp_path / "x.npy"
+    np.save(data, np.random.default_rng(0).uniform(0, 1, (40, 8, 8, 1)).astype("float32"))
+    target = tmp_path / "static.tflite"
+    argv = ["export", str(flatten_keras), str(target), "--quantization", "int8"]
+    assert main([*argv, "--data", str(data), "--batch-size", "1"]) == 0
+    assert "40 data samples" in capsys.readouterr().out
+    counts = op_census(target).counts()
+    assert not {"SHAPE", "STRIDED_SLICE", "PACK"} & set(counts), counts
+    assert main(["inspect", str(target)]) == 0
+    assert "float32 [1, 8, 8, 1]" in capsys.readouterr().out  # the input line
+    onnx_target = tmp_path / "static.onnx"
+    assert main(["export", str(flatten_keras), str(onnx_target), "--batch-size", "1"]) == 0
+    capsys.readouterr()
+    assert main(["export", str(flatten_keras), str(tmp_path / "m.onnx"), "--batch-size", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--batch-size must be" in err and "Received: --batch-size 0" in err, err

@@ -99,6 +99,7 @@ def _cmd_export(args) -> int:
         "--data": (data_key, data),
         "--int8-io": ("int8_io", args.int8_io or None),
         "--opset": ("opset", args.opset),
+        "--batch-size": ("batch_size", args.batch_size),
     }
     options = {}
     for flag, (key, value) in given.items():
@@ -160,6 +161,7 @@ _CLI_NAMES = {
         "quantization": "--quantization",
         "opset": "--opset",
         "int8_io": "--int8-io",
+        "batch_size": "--batch-size",
         "path": "OUTPUT",
         "model": "MODEL",
     },
@@ -242,6 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--data", help="a .npy file of sample inputs (calibration for int8)")
     exp.add_argument("--int8-io", action="store_true", help="int8 inputs and outputs (int8)")
     exp.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 17)")
+    exp.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="fix the batch at N (e.g. 1): static shapes, no shape ops, for edge compilers "
+        "(Edge TPU, Vela) (default: a free batch)",
+    )
     exp.set_defaults(func=_cmd_export)
     return parser
 

@@ -243,6 +243,38 @@ def input_specs(model: keras.Model, input_signature=None) -> InputSpecs:
     )
 
 
+def check_batch_size(batch_size) -> int | None:
+    """`batch_size` (None: a free batch dimension), checked.
+
+    Raises:
+        TypeError: not None or an int.
+        ValueError: below 1.
+    """
+    if batch_size is None:
+        return None
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool):
+        raise TypeError(
+            "Argument `batch_size` must be None (a free batch dimension) or an int >= 1, e.g. "
+            f"batch_size=1 for static shapes. Received: batch_size={batch_size!r}"
+        )
+    if batch_size < 1:
+        raise ValueError(
+            "Argument `batch_size` must be None (a free batch dimension) or an int >= 1, e.g. "
+            f"batch_size=1 for static shapes. Received: batch_size={batch_size!r}"
+        )
+    return int(batch_size)
+
+
+def with_batch(specs: InputSpecs, batch_size: int | None) -> InputSpecs:
+    """`specs` with their batch dimension fixed at `batch_size` (None: as they are)."""
+    if batch_size is None:
+        return specs
+    return InputSpecs(
+        [tf.TensorSpec((batch_size, *s.shape[1:]), s.dtype, name=s.name) for s in specs],
+        dict_keys=getattr(specs, "dict_keys", None),
+    )
+
+
 def as_functional(
     model: keras.Model, specs: list[tf.TensorSpec], batch_size: int | None = None
 ) -> keras.Model:

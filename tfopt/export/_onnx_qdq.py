@@ -134,7 +134,9 @@ def _quantize_weights(graph, table, numpy_helper, helper, unsigned=False):
     return replaced
 
 
-def export_qdq(model, path, opset, *, input_signature, verify_data, qdq_format, parity_bar):
+def export_qdq(
+    model, path, opset, *, input_signature, verify_data, qdq_format, parity_bar, batch_size=None
+):
     """Exports a tfopt QAT model to an 8-bit QDQ ONNX file, verified in onnxruntime.
 
     Called by `tfopt.export.to_onnx` for QAT models (see its docstring for the
@@ -179,7 +181,9 @@ def export_qdq(model, path, opset, *, input_signature, verify_data, qdq_format, 
             "get_range(weights) -> (min, max) on the quantizer, or export to TFLite, whose "
             "converter reads the fake-quant op itself."
         )
-    model_proto = _onnx_common.convert(model, specs, opset, what="QAT model")
+    model_proto = _onnx_common.convert(
+        model, _model.with_batch(specs, batch_size), opset, what="QAT model"
+    )
     graph = model_proto.graph
     unsigned = qdq_format == "u8u8"
     if not unsigned:

@@ -262,7 +262,9 @@ def _set_ranges(flatbuffer: bytes, ranges: dict) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def quantize_from_float(float_qdq: bytes, samples, dense_per_channel: bool, int16_io: bool):
+def quantize_from_float(
+    float_qdq: bytes, samples, dense_per_channel: bool, int16_io: bool, batch_size: int = 1
+):
     """TFLite's 16x8 quantizer run on the float model with the QAT model's ranges.
 
     Args:
@@ -272,6 +274,7 @@ def quantize_from_float(float_qdq: bytes, samples, dense_per_channel: bool, int1
             kernels keep their input's scale).
         dense_per_channel: quantize Dense kernels per channel.
         int16_io: make the file's inputs and outputs int16.
+        batch_size: the file's batch (samples are fed in whole batches of it).
 
     Returns:
         The 16x8 flatbuffer.
@@ -283,8 +286,8 @@ def quantize_from_float(float_qdq: bytes, samples, dense_per_channel: bool, int1
     stripped, ranges = _strip_quantize_pairs(float_qdq)
 
     def feed():
-        for i in range(samples[0].shape[0]):
-            yield [x[i : i + 1] for x in samples]
+        for i in range(0, samples[0].shape[0] - batch_size + 1, batch_size):
+            yield [x[i : i + batch_size] for x in samples]
 
     calibrated = calibrator.Calibrator(stripped).calibrate(feed)
     with_ranges = _set_ranges(calibrated, ranges)

@@ -92,7 +92,8 @@ def _tflite_call(runner, rng):
     details = it.get_input_details()
     for d in details:
         shape = tuple(int(s) for s in d["shape"])
-        if shape and shape[0] != 1:
+        free = tuple(int(s) for s in d.get("shape_signature", ()))[:1] == (-1,)
+        if shape and shape[0] != 1 and free:  # a fixed batch (batch_size=N) stays as it is
             it.resize_tensor_input(d["index"], (1, *shape[1:]))
     it.allocate_tensors()
     for d in it.get_input_details():

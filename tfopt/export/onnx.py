@@ -21,6 +21,7 @@ def to_onnx(
     verify_data=None,
     qdq_format: str | None = None,
     parity_bar=None,
+    batch_size: int | None = None,
 ) -> ExportResult:
     """Converts a Keras 3 model to an ONNX file through tf2onnx and verifies it.
 
@@ -59,6 +60,12 @@ def to_onnx(
         parity_bar: the parity the file must reach to be published: None (the
             mode's default bar, see `tfopt.export.acceptance`), a
             `tfopt.export.ParityBar`, or False. Defaults to `None`.
+        batch_size: fix the batch dimension of the file's inputs, so every shape
+            in the file is static (the Shape/Gather/Concat arithmetic of Flatten and
+            Reshape folds into constants), as runtimes and compilers that need static
+            shapes want (NNAPI, CoreML, TensorRT engines built for one shape...). The
+            file then takes batches of exactly that size. Defaults to `None` (a free
+            batch dimension).
 
     Returns:
         An `ExportResult` (path, bytes, gzip bytes, parity figures); its
@@ -76,6 +83,7 @@ def to_onnx(
     _model.check_keras_model(model, input_signature=input_signature)
     path = _files.check_output_path(path, (".onnx",))
     _model.check_finite_weights(model)
+    batch_size = _model.check_batch_size(batch_size)
     if compat.is_tfmot_qat_model(model):
         raise ValueError(
             f"Model {model.name!r} is a tfmot (tf_keras) QAT model: tf2onnx folds its weight "
@@ -91,6 +99,7 @@ def to_onnx(
             verify_data=verify_data,
             qdq_format=qdq_format,
             parity_bar=parity_bar,
+            batch_size=batch_size,
         )
     if qdq_format is not None:
         raise ValueError(
@@ -103,7 +112,7 @@ def to_onnx(
     opset = _onnx_common.check_opset(opset, 9, " (tf2onnx's range)")
     specs = _model.input_specs(model, input_signature)
     check_inputs, verified_on = _onnx_common.parity_inputs(verify_data, specs)
-    model_proto = _onnx_common.convert(model, specs, opset)
+    model_proto = _onnx_common.convert(model, _model.with_batch(specs, batch_size), opset)
     return _onnx_common.publish(
         model_proto, model, path, check_inputs, verified_on, "float32", input_signature, bar
     )

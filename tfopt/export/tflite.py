@@ -99,7 +99,7 @@ def _qat_quantization(model, quantization: str) -> str:
     return mode
 
 
-def _qat_finish(converter, model, quantization, calibration, specs, int8_io, sparse):
+def _qat_finish(converter, model, quantization, calibration, specs, int8_io, sparse, batch):
     """What the converter's output still needs; may reconfigure `converter` (16x8 QAT).
 
     16x8 QAT (see _tflite16x8.py): the converter writes int32 biases the int16
@@ -123,16 +123,16 @@ def _qat_finish(converter, model, quantization, calibration, specs, int8_io, spa
     converter.optimizations = []  # float, the fake-quant ops as QUANTIZE/DEQUANTIZE pairs
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.inference_input_type = converter.inference_output_type = tf.float32
-    samples = calibration if calibration is not None else _model.random_inputs(specs, 16)
+    samples = calibration if calibration is not None else _model.random_inputs(specs, 16 * batch)
     return lambda flatbuffer: _tflite16x8.quantize_from_float(
-        flatbuffer, samples, dense_per_channel, int8_io
+        flatbuffer, samples, dense_per_channel, int8_io, batch_size=batch
     )
 
 
 # --- end QAT
 
 
-def _configure(converter, quantization, calibration, names, int8_io, sparse):
+def _configure(converter, quantization, calibration, names, int8_io, sparse, batch=1):
     optimizations = []
     if quantization != "float32":
         optimizations.append(tf.lite.Optimize.DEFAULT)
@@ -155,10 +155,10 @@ def _configure(converter, quantization, calibration, names, int8_io, sparse):
 
         def representative_dataset():
             n = calibration[0].shape[0]
-            for i in range(n):
+            for i in range(0, n - batch + 1, batch):  # whole batches of the file's size
                 # Keyed by signature input name: the converter's own tensor order
                 # need not be the model's.
-                yield {name: x[i : i + 1] for name, x in zip(names, calibration)}
+                yield {name: x[i : i + batch] for name, x in zip(names, calibration)}
 
         converter.representative_dataset = representative_dataset
         if quantization == "int8":
@@ -186,6 +186,7 @@ def to_tflite(
     num_calibration_samples: int = 200,
     sparse: bool = False,
     parity_bar=None,
+    batch_size: int | None = None,
 ) -> ExportResult:
     """Converts a Keras 3 model to a TFLite (LiteRT) file and verifies it.
 
@@ -233,6 +234,13 @@ def to_tflite(
             mode's default bar, see `tfopt.export.acceptance`), a
             `tfopt.export.ParityBar`, or False (publish whatever the figures).
             Defaults to `None`.
+        batch_size: fix the batch dimension of the file's inputs (as
+            `keras.Input(batch_size=...)` does), so every shape in the file is
+            static: the shape arithmetic of Flatten and Reshape (SHAPE,
+            STRIDED_SLICE, PACK ops on int32) folds into constants, as compilers
+            for accelerators (Edge TPU, Arm Ethos-U's Vela...) need. The file then
+            takes batches of exactly that size; it is calibrated and verified so.
+            Defaults to `None` (a free batch dimension).
 
     Returns:
         An `ExportResult` (path, bytes, gzip bytes, parity figures).
@@ -261,6 +269,13 @@ def to_tflite(
             "Argument `num_calibration_samples` must be an int >= 1. "
             f"Received: num_calibration_samples={num_calibration_samples!r}"
         )
+    batch_size = _model.check_batch_size(batch_size)
+    if batch_size is not None and compat.is_tf_keras(model):
+        raise ValueError(
+            f"Argument `batch_size` is not available for tf_keras (Keras 2) model "
+            f"{model.name!r}. Received: batch_size={batch_size}. Build the model on "
+            f"tf_keras.Input(shape, batch_size={batch_size}) instead."
+        )
     quantization = _qat_quantization(model, quantization)  # QAT models: see below
     bar = acceptance.resolve_bar(parity_bar, quantization)
     _model.check_finite_weights(model)
@@ -276,6 +291,13 @@ def to_tflite(
         calibration = _data.collect(
             representative_data, specs, "representative_data", num_calibration_samples
         )
+        if batch_size is not None and calibration[0].shape[0] < batch_size:
+            raise ValueError(
+                f"Argument `representative_data` holds {calibration[0].shape[0]} samples, "
+                f"fewer than one batch of batch_size={batch_size}: the file is calibrated on "
+                f"whole batches. Pass at least {batch_size} samples (and "
+                f"num_calibration_samples >= {batch_size}), or a smaller batch_size."
+            )
     if verify_data is not None:
         check_inputs, verified_on = _data.collect(verify_data, specs, "verify_data"), "data"
         if calibration is not None and quantization in _NEEDS_DATA:
@@ -293,7 +315,12 @@ def to_tflite(
         source, note = _loops.unrolled(model, quantization)
         notes += (note,) if note else ()
         _loops.check_no_loops(source, specs, quantization)
-    export_model = reference if source is model else _model.as_functional(source, specs)
+    if batch_size is not None:  # static shapes: the shape ops fold into constants
+        export_model = _model.as_functional(source, specs, batch_size=batch_size)
+    elif source is model:
+        export_model = reference
+    else:
+        export_model = _model.as_functional(source, specs)
     try:
         flatbuffer = _convert(
             export_model, model, quantization, calibration, specs, int8_io, sparse
@@ -343,8 +370,12 @@ class _StaticBatchNeeded(Exception):
 
 def _convert(export_model, model, quantization, calibration, specs, int8_io, sparse) -> bytes:
     converter = tf.lite.TFLiteConverter.from_keras_model(export_model)
-    _configure(converter, quantization, calibration, [s.name for s in specs], int8_io, sparse)
-    finish = _qat_finish(converter, model, quantization, calibration, specs, int8_io, sparse)
+    batch = export_model.inputs[0].shape[0] or 1  # the file's batch where it is fixed
+    names = [s.name for s in specs]
+    _configure(converter, quantization, calibration, names, int8_io, sparse, batch)
+    finish = _qat_finish(
+        converter, model, quantization, calibration, specs, int8_io, sparse, batch
+    )
     try:
         with _quiet.quiet() as log, _model.export_trace(model, "tflite"):
             return finish(converter.convert())

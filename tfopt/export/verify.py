@@ -90,13 +90,24 @@ def _output_order(runner_outputs, model):
     return list(range(len(runner_outputs)))
 
 
+def _fixed_batch(runner):
+    """The batch size the file's inputs are fixed at, or None for a free batch."""
+    batches = {s.shape[0] if s.shape else None for s in runner.inputs}
+    return batches.pop() if len(batches) == 1 and None not in batches else None
+
+
 def _run_file(runner, inputs, batch_size):
-    if any(s.shape and s.shape[0] == 1 for s in runner.inputs):
-        batch_size = 1  # a file exported with a fixed batch of 1
+    fixed = _fixed_batch(runner)
+    batch_size = fixed or batch_size
     n = inputs[0].shape[0]
     chunks = []
     for start in range(0, n, batch_size):
         batch = [x[start : start + batch_size] for x in inputs]
+        if fixed and batch[0].shape[0] < fixed:  # a last, short batch: pad it, drop the pad
+            rows = batch[0].shape[0]
+            pad = [np.concatenate([x, np.repeat(x[-1:], fixed - rows, axis=0)]) for x in batch]
+            chunks.append([o[:rows] for o in runner.run(pad)])
+            continue
         try:
             chunks.append(runner.run(batch))
         except (RuntimeError, ValueError):
@@ -149,7 +160,9 @@ def verify(
             are not sorted takes a dict only (Keras orders its inputs by key).
         input_signature: for subclassed models only, as in `to_tflite`.
             Defaults to `None`.
-        batch_size: samples per call. Defaults to `256`.
+        batch_size: samples per call. A file exported with a fixed batch
+            (`batch_size=` of the exporters) is fed batches of its own size, the
+            last one padded. Defaults to `256`.
         num_threads: runtime threads. Defaults to `None` (the runtime's choice).
         file_format: the registered format's name ("tflite", "onnx"...).
             Defaults to `None`: told by the file's ending.

@@ -251,6 +251,74 @@ def _strip_wrapper(wrapper: PruneLowMagnitude):
     return copy
 
 
+def _layer_items(value):
+    """(index suffix, layer) for a layer attribute, or the layers in a list/tuple/dict one."""
+    if isinstance(value, keras.layers.Layer):
+        return [("", value)]
+    if isinstance(value, (list, tuple)):
+        return [(f"[{i}]", v) for i, v in enumerate(value) if isinstance(v, keras.layers.Layer)]
+    if isinstance(value, dict):
+        return [(f"[{k!r}]", v) for k, v in value.items() if isinstance(v, keras.layers.Layer)]
+    return []
+
+
+def _attribute_paths(model) -> tuple[list, list]:
+    """(path, layer) of the wrappers and of the other weighted layers of `model`.
+
+    Paths are Python attribute paths ("model.fc", "model.blocks[0].fc"); the
+    other layers hold weights but no wrapper (their weights copy as they are).
+    """
+    wrappers, others, seen = [], [], {id(model)}
+
+    def visit(layer, prefix):
+        for name, value in vars(layer).items():
+            if name.startswith("_"):
+                continue
+            for suffix, item in _layer_items(value):
+                if id(item) in seen:
+                    continue
+                seen.add(id(item))
+                path = f"{prefix}.{name}{suffix}"
+                if isinstance(item, PruneLowMagnitude):
+                    wrappers.append((path, item))
+                elif collect_pruning_layers(item):  # holds wrappers: look inside
+                    visit(item, path)
+                elif item.weights:
+                    others.append((path, item))
+
+    visit(model, "model")
+    return wrappers, others
+
+
+def _strip_subclassed_message(model) -> str:
+    cls = type(model).__name__
+    wrappers, others = _attribute_paths(model)
+    found = {id(w) for _, w in wrappers}
+    unnamed = [w.name for w in collect_pruning_layers(model) if id(w) not in found]
+    held = [p for p, _ in wrappers] + [f"the wrapper {name!r}" for name in unnamed]
+    first_path, first = wrappers[0] if wrappers else ("model.fc", None)
+    inner = type(first.layer).__name__ if first is not None else "layer"
+    copies = [
+        f"plain{p[len('model') :]}.set_weights(tfopt.pruning.strip_pruning({p}).get_weights())"
+        for p, _ in wrappers
+    ] or ["plain.fc.set_weights(tfopt.pruning.strip_pruning(model.fc).get_weights())"]
+    rest = (
+        f"; and each other layer's weights as they are, e.g. "
+        f"plain{others[0][0][len('model') :]}.set_weights({others[0][0]}.get_weights())"
+        if others
+        else ""
+    )
+    return (
+        f"Model {model.name!r} of class {cls} is a subclassed model: strip_pruning can rebuild "
+        "only Sequential and functional models (and assigning a new layer to an attribute of "
+        f"a built model keeps the old one tracked). Its pruned layers: {', '.join(held)}. "
+        f"Each strips on its own: tfopt.pruning.strip_pruning({first_path}) returns the plain "
+        f"{inner} with its zeros baked in. For a plain {cls}, build one whose __init__ does "
+        f"not call prune_low_magnitude (plain = {cls}(...); plain(x)), then copy the weights "
+        f"layer by layer: {'; '.join(copies)}{rest}. Received: model={model.name!r}"
+    )
+
+
 def _strip_model(model):
     def clone_function(layer):
         if isinstance(layer, PruneLowMagnitude):
@@ -303,7 +371,5 @@ def strip_pruning(model):
             f"Received: model={model.name!r}"
         )
     if not is_graph_model(model):
-        raise ValueError(
-            _subclassed_message(model).replace("prune_low_magnitude", "strip_pruning")
-        )
+        raise ValueError(_strip_subclassed_message(model))
     return _strip_model(model)

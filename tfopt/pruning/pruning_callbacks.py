@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from tfopt._keras import is_tf_keras
-from tfopt.pruning.pruning_wrapper import PruneLowMagnitude
+from tfopt.pruning.pruning_wrapper import PruneLowMagnitude, _train_in_train_step
 
 
 def collect_pruning_layers(model) -> list[PruneLowMagnitude]:
@@ -42,7 +42,9 @@ class UpdatePruningStep(keras.callbacks.Callback):
 
     The step then advances inside the training step itself (once per batch),
     so it stays right with `steps_per_execution > 1` and on every replica.
-    At the end of each epoch the masks are applied once more.
+    At the end of each epoch the masks are applied once more. Inside the
+    model's train step, a wrapper that Keras gives no `training` value (a
+    subclassed model whose `call()` takes none) trains too.
 
     Example:
 
@@ -92,14 +94,18 @@ class UpdatePruningStep(keras.callbacks.Callback):
             self._tfmot.on_train_begin(logs)
             return
         self._layers = collect_pruning_layers(self.model)
+        # The wrappers train in this model's train step even if Keras passes them no
+        # `training` (a subclassed model whose call() takes none).
+        stale = bool(self._layers) and _train_in_train_step(self.model)
         if any(not layer._step_ready for layer in self._layers):
             for layer in self._layers:
                 layer._step_ready = True
             # A training step traced before (e.g. a fit that failed for want of this
-            # callback) is stale: build a fresh one.
-            make = getattr(self.model, "make_train_function", None)
-            if make is not None:
-                make(force=True)
+            # callback) is stale.
+            stale = True
+        make = getattr(self.model, "make_train_function", None)
+        if stale and make is not None:
+            make(force=True)  # build a fresh one
         for layer in self._layers:
             # An unbuilt wrapper (subclassed models build on the first batch) starts at 0.
             if layer.built and int(layer.pruning_step.numpy()) == -1:

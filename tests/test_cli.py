@@ -201,3 +201,33 @@ def test_export_batch_size_gives_static_shapes(flatten_keras, tmp_path, capsys):
     assert main(["export", str(flatten_keras), str(tmp_path / "m.onnx"), "--batch-size", "0"]) == 2
     err = capsys.readouterr().err
     assert "--batch-size must be" in err and "Received: --batch-size 0" in err, err
+
+
+def test_inspect_says_whether_a_file_is_fully_integer(flatten_keras, tmp_path, capsys):
+    data = tmp_path / "x.npy"
+    np.save(data, np.random.default_rng(0).uniform(0, 1, (40, 8, 8, 1)).astype("float32"))
+    model = str(flatten_keras)
+    int8 = ["--quantization", "int8", "--data", str(data)]
+    runs = {
+        "float.tflite": [],
+        "int8.tflite": int8,
+        "int8_io.tflite": [*int8, "--int8-io"],
+        "float.onnx": [],
+    }
+    for name, flags in runs.items():
+        assert main(["export", model, str(tmp_path / name), *flags]) == 0
+    capsys.readouterr()
+    said = {}
+    for name in runs:
+        assert main(["inspect", str(tmp_path / name)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        said[name] = [line for line in lines if line.startswith("fully integer: ")]
+    assert said["float.tflite"] == [
+        "fully integer: no — ops left in float: CONV_2D, SHAPE, RESHAPE, FULLY_CONNECTED; "
+        "float input/output (float32)"
+    ]
+    assert said["int8.tflite"] == [
+        "fully integer: no — float input/output (float32); compute ops all integer"
+    ]
+    assert said["int8_io.tflite"] == ["fully integer: yes (int8 input, int8 output)"]
+    assert said["float.onnx"][0].startswith("fully integer: no — ops left in float: ")

@@ -71,6 +71,8 @@ def _cmd_inspect(args) -> int:
             if census.of_type(*_compute_ops())
             else "no compute ops found"
         )
+    # Integer end to end, inputs and outputs included: what integer-only accelerators run.
+    print(f"fully integer: {census.integer_summary()}")
     return 0
 
 
@@ -231,7 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_cmd_demo)
 
-    inspect_cmd = sub.add_parser("inspect", help="op census and sizes of a .tflite or .onnx file")
+    inspect_cmd = sub.add_parser(
+        "inspect",
+        help="sizes, inputs/outputs and op census of a .tflite or .onnx file, and whether it "
+        "is fully integer",
+    )
     inspect_cmd.add_argument("file")
     inspect_cmd.set_defaults(func=_cmd_inspect)
 

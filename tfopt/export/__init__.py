@@ -8,7 +8,7 @@ work on any `.tflite` / `.onnx` file.
 from tfopt.export import _builtin_formats  # noqa: F401  (registers "tflite" and "onnx")
 from tfopt.export._files import file_sizes
 from tfopt.export.acceptance import ParityBar, ParityError
-from tfopt.export.census import COMPUTE_OPS, OpCensus, OpInfo, op_census
+from tfopt.export.census import COMPUTE_OPS, OpCensus, OpInfo, TensorInfo, op_census
 from tfopt.export.formats import (
     ExportFormat,
     export_model,
@@ -34,6 +34,7 @@ __all__ = [
     "OpInfo",
     "ParityBar",
     "ParityError",
+    "TensorInfo",
     "VerifyResult",
     "benchmark_latency",
     "export_model",

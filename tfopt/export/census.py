@@ -46,12 +46,24 @@ class OpInfo:
         In an ONNX census an input fed by DequantizeLinear counts with the integer
         type it dequantizes (the runtimes fuse QDQ pairs into integer kernels).
         """
-        return any(d.startswith(("float", "bfloat")) for d in self.input_dtypes[:2])
+        return any(_is_float(d) for d in self.input_dtypes[:2])
+
+
+def _is_float(dtype: str) -> bool:
+    return dtype.startswith(("float", "bfloat"))
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorInfo:
+    """One input or output of an exported graph: its name and dtype."""
+
+    name: str
+    dtype: str
 
 
 @dataclasses.dataclass(frozen=True)
 class OpCensus:
-    """The ops of a .tflite or .onnx file, in graph order.
+    """The ops of a .tflite or .onnx file, in graph order, and its inputs and outputs.
 
     Example:
 
@@ -59,12 +71,23 @@ class OpCensus:
     census = tfopt.export.op_census("model_int8.tflite")
     assert not census.float_compute_ops()   # every conv / dense runs in int8
     print(census.table())
+    print(census.integer_summary())         # e.g. "yes (int8 input, int8 output)"
     ```
+
+    Attributes:
+        path: the file.
+        format: its format's name ("tflite", "onnx"...).
+        ops: its ops (`OpInfo`), in graph order.
+        inputs: the graph's inputs (`TensorInfo`: name, dtype). Defaults to `()`
+            (not known: a census built without them).
+        outputs: the graph's outputs, as `inputs`. Defaults to `()`.
     """
 
     path: str
     format: str
     ops: tuple[OpInfo, ...]
+    inputs: tuple[TensorInfo, ...] = ()
+    outputs: tuple[TensorInfo, ...] = ()
 
     def counts(self) -> dict[str, int]:
         """Number of ops of each type."""
@@ -86,6 +109,63 @@ class OpCensus:
     def float_compute_ops(self, names: tuple[str, ...] = COMPUTE_OPS) -> list[OpInfo]:
         """Compute ops (conv, depthwise conv, dense, matmul...) that take float activations."""
         return [op for op in self.ops if op.op in names and op.is_float]
+
+    def float_io(self) -> list[TensorInfo]:
+        """The inputs and outputs of the graph that are floating point."""
+        return [t for t in (*self.inputs, *self.outputs) if _is_float(t.dtype)]
+
+    def is_fully_integer(self) -> bool:
+        """True when the file is integer end to end, its inputs and outputs included.
+
+        That is: every input and output is an integer tensor (int8, uint8, int16...)
+        and no op computes on floats (`float_ops()` is empty), what integer-only
+        accelerators (Edge TPU, NPUs, microcontrollers without an FPU) need. A file
+        with int8 kernels behind a float input QUANTIZE and a float output DEQUANTIZE
+        is not.
+
+        Returns:
+            The bool; False when the census does not know the file's inputs and
+            outputs.
+        """
+        return bool(self.inputs and self.outputs) and not self.float_io() and not self.float_ops()
+
+    def integer_summary(self) -> str:
+        """Whether the file is fully integer, I/O included, in words.
+
+        For example "yes (int8 input, int8 output)", "no — float input/output
+        (float32); compute ops all integer", or "no — ops left in float: CONV_2D x2,
+        FULLY_CONNECTED; float input/output (float32)".
+
+        Returns:
+            The sentence (`tfopt inspect` prints it after "fully integer: ").
+        """
+        if not (self.inputs and self.outputs):
+            return "unknown: the census does not list the file's inputs and outputs"
+
+        def io(kind, tensors):
+            dtypes = "/".join(dict.fromkeys(t.dtype for t in tensors))
+            return f"{dtypes} {kind}{'s' if len(tensors) > 1 else ''}"
+
+        if self.is_fully_integer():
+            return f"yes ({io('input', self.inputs)}, {io('output', self.outputs)})"
+        reasons = []
+        names = [op.op for op in self.float_ops()]
+        if names:
+            counts = {n: names.count(n) for n in dict.fromkeys(names)}
+            shown = ", ".join(f"{n} x{c}" if c > 1 else n for n, c in counts.items())
+            reasons.append(f"ops left in float: {shown}")
+        float_io = self.float_io()
+        if float_io:
+            kinds = [
+                kind
+                for kind, tensors in (("input", self.inputs), ("output", self.outputs))
+                if any(t in float_io for t in tensors)
+            ]
+            dtypes = ", ".join(dict.fromkeys(t.dtype for t in float_io))
+            reasons.append(f"float {'/'.join(kinds)} ({dtypes})")
+        if not names:
+            reasons.append("compute ops all integer")
+        return "no — " + "; ".join(reasons)
 
     def dtype_summary(self) -> dict[str, dict[str, int]]:
         """{op type: {"in dtypes -> out dtypes": count}}."""
@@ -155,7 +235,23 @@ def tflite_census(path: Path) -> OpCensus:
         OpInfo(int(op["index"]), op["op_name"], dtypes(op["inputs"]), dtypes(op["outputs"]))
         for op in it._get_ops_details()
     )
-    return OpCensus(str(path), "tflite", ops)
+    return OpCensus(str(path), "tflite", ops, *_tflite_io(it))
+
+
+def _tflite_io(it):
+    """(inputs, outputs) as TensorInfo: by signature name where the file has a signature."""
+    signatures = it.get_signature_list()
+    if signatures:
+        key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+        runner = it.get_signature_runner(key)
+        return tuple(
+            tuple(TensorInfo(name, _np_name(d["dtype"])) for name, d in details.items())
+            for details in (runner.get_input_details(), runner.get_output_details())
+        )
+    return tuple(
+        tuple(TensorInfo(d["name"], _np_name(d["dtype"])) for d in details)
+        for details in (it.get_input_details(), it.get_output_details())
+    )
 
 
 def onnx_census(path: Path) -> OpCensus:
@@ -223,7 +319,18 @@ def onnx_census(path: Path) -> OpCensus:
         OpInfo(i, node.op_type, dtypes(node.input), dtypes(node.output))
         for i, node in enumerate(model.graph.node)
     )
-    return OpCensus(str(path), "onnx", ops)
+    initializers = {init.name for init in model.graph.initializer}  # inputs before IR 4
+
+    def graph_io(values):
+        return tuple(
+            TensorInfo(v.name, _np_name(helper.tensor_dtype_to_np_dtype(types[v.name])))
+            for v in values
+            if v.name not in initializers and types.get(v.name)
+        )
+
+    return OpCensus(
+        str(path), "onnx", ops, graph_io(model.graph.input), graph_io(model.graph.output)
+    )
 
 
 # ONNX ops that move or select values: a DequantizeLinear before them still makes the

@@ -1,0 +1,81 @@
+"""OpCensus: inputs and outputs with their dtypes, and "fully integer, I/O included"."""
+
+import keras
+import numpy as np
+import pytest
+
+from tfopt import export
+from tfopt import quantization as tq
+
+L = keras.layers
+
+
+@pytest.fixture(scope="module")
+def models():
+    keras.utils.set_random_seed(0)
+    float_model = keras.Sequential(
+        [keras.Input((6,), name="features"), L.Dense(8, activation="relu"), L.Dense(3)]
+    )
+    qat = tq.quantize_model(float_model)
+    qat.compile("adam", "mse")
+    x = np.random.default_rng(0).standard_normal((64, 6)).astype("float32")
+    qat.fit(x, np.zeros((64, 3), "float32"), epochs=1, batch_size=16, verbose=0)
+    return float_model, qat, x
+
+
+@pytest.fixture(scope="module")
+def files(models, tmp_path_factory):
+    float_model, qat, x = models
+    out = tmp_path_factory.mktemp("census")
+    return {
+        "float": export.to_tflite(float_model, out / "float.tflite", verify_data=x).path,
+        "qat": export.to_tflite(qat, out / "qat.tflite", verify_data=x).path,
+        "int8_io": export.to_tflite(
+            qat, out / "io.tflite", "int8", int8_io=True, verify_data=x
+        ).path,
+        "onnx": export.to_onnx(float_model, out / "float.onnx", verify_data=x).path,
+        "qdq": export.to_onnx(qat, out / "qdq.onnx", verify_data=x).path,
+    }
+
+
+def test_float_file_is_not_fully_integer(files):
+    census = export.op_census(files["float"])
+    assert census.inputs == (export.TensorInfo("features", "float32"),)
+    assert [t.dtype for t in census.outputs] == ["float32"]
+    assert not census.is_fully_integer()
+    assert census.integer_summary() == (
+        "no — ops left in float: FULLY_CONNECTED x2; float input/output (float32)"
+    )
+
+
+def test_int8_qat_with_float_io_is_not_fully_integer(files):
+    census = export.op_census(files["qat"])
+    assert not census.float_ops()  # every kernel is int8 ...
+    assert [t.dtype for t in census.float_io()] == ["float32", "float32"]  # ... not the I/O
+    assert not census.is_fully_integer()
+    assert census.integer_summary() == (
+        "no — float input/output (float32); compute ops all integer"
+    )
+
+
+def test_int8_io_file_is_fully_integer(files):
+    census = export.op_census(files["int8_io"])
+    assert census.is_fully_integer()
+    assert census.integer_summary() == "yes (int8 input, int8 output)"
+    assert census.inputs[0].name == "features"  # the signature's name, not a tensor path
+
+
+def test_onnx_files(files):
+    census = export.op_census(files["onnx"])
+    assert census.inputs == (export.TensorInfo("features", "float32"),)
+    assert not census.is_fully_integer()
+    assert census.integer_summary().startswith("no — ops left in float: MatMul x2")
+    qdq = export.op_census(files["qdq"])
+    assert not qdq.is_fully_integer()  # a QDQ file takes and gives float
+    assert "float input/output (float32)" in qdq.integer_summary()
+
+
+def test_a_census_without_io_knows_it_does_not_know():
+    census = export.OpCensus("x.tflite", "tflite", ())
+    assert not census.is_fully_integer()
+    assert census.integer_summary().startswith("unknown")

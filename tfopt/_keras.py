@@ -18,6 +18,15 @@ def is_graph_model(model) -> bool:
     return isinstance(model, (keras.Sequential, Functional))
 
 
+def in_symbolic_call() -> bool:
+    """True while Keras computes output shapes (building a functional model's graph)."""
+    try:
+        from keras.src.backend.common.symbolic_scope import in_symbolic_scope
+    except ImportError:  # a Keras without it: never symbolic as far as we can tell
+        return False
+    return bool(in_symbolic_scope())
+
+
 def clone_layer(layer, copy_weights: bool = False):
     """A new layer of the same class and config, sharing no variables.
 

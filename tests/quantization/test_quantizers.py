@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import tfopt
 from tfopt.quantization import LastValueQuantizer, MovingAverageQuantizer
 
 
@@ -48,12 +49,41 @@ def test_moving_average_first_batch_then_ema_then_frozen():
     v = _vars(q, ())
     q(tf.constant([-1.0, 3.0]), True, v, quantize_active=ON, ranges_frozen=OFF)
     assert (v["min"].numpy(), v["max"].numpy(), v["count"].numpy()) == (-1.0, 3.0, 1.0)
-    q(
-        tf.constant([1.0, 5.0]), True, v, quantize_active=ON, ranges_frozen=OFF
-    )  # min clipped to 0 -> EMA 0.5*-1 + 0.5*0
-    assert (v["min"].numpy(), v["max"].numpy(), v["count"].numpy()) == (-0.5, 4.0, 2.0)
+    # Second batch: decay min(0.5, (1 + 1) / (10 + 1)) = 2/11 (TF's ExponentialMovingAverage
+    # with num_updates); its min is clipped to 0.
+    q(tf.constant([1.0, 5.0]), True, v, quantize_active=ON, ranges_frozen=OFF)
+    d = 2.0 / 11.0
+    np.testing.assert_allclose(
+        [v["min"].numpy(), v["max"].numpy()], [d * -1.0, d * 3.0 + (1 - d) * 5.0], rtol=1e-6
+    )
+    assert v["count"].numpy() == 2.0
+    before = (v["min"].numpy(), v["max"].numpy())
     q(tf.constant([-9.0, 9.0]), True, v, quantize_active=ON, ranges_frozen=ON)  # frozen: no change
-    assert (v["min"].numpy(), v["max"].numpy(), v["count"].numpy()) == (-0.5, 4.0, 2.0)
+    np.testing.assert_allclose((v["min"].numpy(), v["max"].numpy()), before, rtol=1e-6)
+    assert v["count"].numpy() == 2.0
+
+
+def test_moving_average_decay_reaches_ema_decay():
+    # The warm-up decay (1 + n) / (10 + n) passes 0.9 at n = 80 batches.
+    q = MovingAverageQuantizer(8, ema_decay=0.9)
+    v = _vars(q, ())
+    for _ in range(100):
+        q(tf.constant([0.0, 1.0]), True, v, quantize_active=ON, ranges_frozen=OFF)
+    q(tf.constant([0.0, 11.0]), True, v, quantize_active=ON, ranges_frozen=OFF)
+    np.testing.assert_allclose(v["max"].numpy(), 0.9 * 1.0 + 0.1 * 11.0, rtol=1e-6)
+
+
+def test_predict_before_any_training_step_is_refused():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    qat = tfopt.quantization.quantize_model(model)
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match="never observed.*Train the QAT model"):
+        qat.predict(x, verbose=0)
+    with pytest.raises(ValueError, match="never observed"):
+        qat(x)
+    qat.compile("adam", "mse")
+    qat.fit(x, np.ones((3, 2)), verbose=0)
+    assert np.any(qat.predict(x, verbose=0) != 0)
 
 
 @pytest.mark.parametrize("symmetric", [False, True])

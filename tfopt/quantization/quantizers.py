@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tfopt._keras import in_symbolic_call
 from tfopt.quantization import _trace, grid
 
 
@@ -235,13 +236,33 @@ class LastValueQuantizer(Quantizer):
         }
 
 
+def _check_observed(weights) -> None:
+    """Raises when an activation range was never observed (inference would be all zeros)."""
+    with tf.init_scope():  # the values now, also while a predict function is traced
+        low, high, count = (float(keras.ops.convert_to_numpy(weights[k])) for k in weights)
+    if count == 0.0 and low == high == 0.0:
+        name = getattr(weights["count"], "path", weights["count"].name).rsplit("_count", 1)[0]
+        raise ValueError(
+            f"The QAT model's activation range {name!r} was never observed: it is empty "
+            "(min = max = 0, no training batch seen), so inference would output zeros. "
+            "Train the QAT model (model.fit, at least one step) before predicting or "
+            "evaluating it; to quantize a trained float model without training, use "
+            "tfopt.export.to_tflite(float_model, path, quantization='int8', "
+            "representative_data=...)."
+        )
+
+
 @keras.saving.register_keras_serializable(package="tfopt")
 class MovingAverageQuantizer(Quantizer):
     """Activation fake-quantizer: the range is an EMA of the batch min/max seen in training.
 
-    The first observed batch with a nonzero range sets the range; later batches
-    move it with `ema_decay`. A `count` variable records how many batches were observed (an
-    export of a model whose ranges were never observed is refused).
+    The first observed batch with a nonzero range sets the range; the n-th later
+    batch moves it with decay `min(ema_decay, (1 + n) / (10 + n))`, the warm-up of
+    `tf.train.ExponentialMovingAverage` with `num_updates`, so ranges keep up with
+    activations that grow while a model trains from scratch (a fixed 0.999 pinned
+    them to the first batches and the model collapsed to a constant). A `count`
+    variable records how many batches were observed: inference and export of a
+    range never observed are refused (ValueError) rather than computing zeros.
 
     Example:
 
@@ -315,7 +336,10 @@ class MovingAverageQuantizer(Quantizer):
                 high, low = tf.maximum(-low, high), None
         old_high = tf.convert_to_tensor(weights["max"])
         old_low = 0.0 if low is None else tf.convert_to_tensor(weights["min"])
-        decay = tf.where(old_high > old_low, self.ema_decay, 0.0)
+        # TF's ExponentialMovingAverage with num_updates: min(decay, (1 + n) / (10 + n)).
+        count = tf.convert_to_tensor(weights["count"])
+        warmup = tf.minimum(self.ema_decay, (1.0 + count) / (10.0 + count))
+        decay = tf.where(old_high > old_low, warmup, 0.0)
         high = _select(frozen, old_high, high + decay * (old_high - high))
         weights["max"].assign(high)
         if low is None:
@@ -342,6 +366,8 @@ class MovingAverageQuantizer(Quantizer):
             low, high = self._observe(inputs, weights, frozen)
         else:
             low, high = weights["min"], weights["max"]
+            if not _trace.tracing() and not in_symbolic_call():
+                _check_observed(weights)
             if self.narrow_range and _trace.target() == "onnx":
                 # Narrow range [low, high] on codes 1..255 is the grid of codes 0..255
                 # from low - step: the same scale and zero-point for tf2onnx.

@@ -4,7 +4,8 @@ A readable table: layer class -> (attribute path of each prunable weight, the
 weight's input-channel axis used by m:n sparsity), filled through
 `register_prunable` for the built-in layers as for a user's. Layers with no
 weights, and the normalization layers registered with no weights, pass through
-unpruned. Your own layers either implement `PrunableLayer.get_prunable_weights()`
+unpruned. Bidirectional and TimeDistributed prune what their inner layers
+prune. Your own layers either implement `PrunableLayer.get_prunable_weights()`
 or are registered with `register_prunable`.
 """
 
@@ -145,6 +146,29 @@ for _cls, _weights in (
     register_prunable(_cls, _weights)
 
 
+# Keras layers that hold layers: they prune what their inner layers prune (attribute names
+# of the inner layers). A pruning wrapper goes around them, never inside: Bidirectional
+# rebuilds its layer from a config with go_backwards, TimeDistributed calls it once per
+# time step.
+_CONTAINERS: dict[type, tuple[str, ...]] = {
+    L.Bidirectional: ("forward_layer", "backward_layer"),
+    L.TimeDistributed: ("layer",),
+}
+
+
+def _inner_layers(layer) -> list | None:
+    """The inner layers of a container layer (Bidirectional, TimeDistributed), else None.
+
+    A registration of the container class itself (or a PrunableLayer) takes precedence.
+    """
+    if isinstance(layer, PrunableLayer) or _entry(layer) is not None:
+        return None
+    for cls in type(layer).__mro__:
+        if cls in _CONTAINERS:
+            return [getattr(layer, name) for name in _CONTAINERS[cls]]
+    return None
+
+
 class PrunableLayer(abc.ABC):
     """Interface for your own layers: says which of their weights to prune.
 
@@ -171,12 +195,33 @@ def _attribute(layer, path: str):
 
 def is_known(layer) -> bool:
     """True when tfopt knows what to prune in `layer` (maybe nothing)."""
+    inner = _inner_layers(layer)
+    if inner is not None:
+        return all(is_known(item) for item in inner)
     return isinstance(layer, PrunableLayer) or _entry(layer) is not None
 
 
 def has_prunable_weights(layer) -> bool:
-    """True when `layer` (by its class) has weights tfopt prunes."""
+    """True when `layer` (by its class, or its inner layers' classes) has weights tfopt prunes."""
+    inner = _inner_layers(layer)
+    if inner is not None:
+        return any(has_prunable_weights(item) for item in inner)
     return isinstance(layer, PrunableLayer) or bool(_entry(layer))
+
+
+def weight_labels(layer) -> dict[int, str]:
+    """{id(variable): its path inside `layer`}, e.g. "forward_lstm/lstm_cell/kernel".
+
+    Built from the layer tree (sublayer names), not from variable paths, which
+    depend on the name scopes open when the layer was built.
+    """
+    labels = {}
+    for child in layer._flatten_layers(include_self=False, recursive=False):
+        for key, label in weight_labels(child).items():
+            labels.setdefault(key, f"{child.name}/{label}")
+    for weight in layer.weights:
+        labels.setdefault(id(weight), weight.name)
+    return labels
 
 
 def prunable_weights(layer) -> list[tuple[object, int]]:
@@ -188,6 +233,9 @@ def prunable_weights(layer) -> list[tuple[object, int]]:
     Returns:
         A list of (variable, axis), empty for layers with nothing to prune.
     """
+    inner = _inner_layers(layer)
+    if inner is not None:  # Bidirectional: both directions; TimeDistributed: its layer
+        return [pair for item in inner for pair in prunable_weights(item)]
     if isinstance(layer, PrunableLayer):
         return [(w, -2 if len(w.shape) >= 2 else 0) for w in layer.get_prunable_weights()]
     pairs = []

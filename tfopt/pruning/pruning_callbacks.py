@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from tfopt._keras import is_tf_keras
+from tfopt.pruning import prune_registry
 from tfopt.pruning.pruning_wrapper import PruneLowMagnitude, _train_in_train_step
 
 
@@ -168,9 +169,12 @@ class PruningSummaries(keras.callbacks.Callback):
                 pruning_step = max(int(layer.pruning_step.numpy()), 0)
                 _, target = layer.pruning_schedule(pruning_step)
                 _scalar(f"{layer.name}/target_sparsity", float(target), step)
+                # Paths inside the wrapped layer keep tags apart (MultiHeadAttention's
+                # four kernels, both directions of a Bidirectional).
+                labels = prune_registry.weight_labels(layer.layer)
                 for weight, mask in layer.pruning_vars():
                     sparsity = 1.0 - float(np.mean(mask.numpy()))
-                    _scalar(f"{layer.name}/{weight.name}/sparsity", sparsity, step)
+                    _scalar(f"{layer.name}/{labels[id(weight)]}/sparsity", sparsity, step)
         self._writer.flush()
 
     def on_epoch_begin(self, epoch, logs=None):

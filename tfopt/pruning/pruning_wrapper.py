@@ -187,6 +187,41 @@ def _train_in_train_step(model) -> bool:
     return True
 
 
+def _running_inside() -> keras.layers.Layer | None:
+    """The TimeDistributed or Bidirectional layer whose call or build is under way, if any.
+
+    Read from Keras's name-scope stack (each layer's `__call__` opens a scope
+    naming the layer); a pruning wrapper run from inside one of these is refused.
+    """
+    from keras.src.backend.common import global_state
+
+    for scope in global_state.get_global_attribute("name_scope_stack") or []:
+        caller = getattr(scope, "caller", None)
+        if isinstance(caller, (keras.layers.TimeDistributed, keras.layers.Bidirectional)):
+            return caller
+    return None
+
+
+def _inside_message(kind: str, inner_class: str, name: str | None = None) -> str:
+    """The refusal of a pruning wrapper inside keras.layers.`kind` (named `name`)."""
+    why = (
+        "it calls its layer once per time step, so the wrapper would advance its pruning "
+        "step and recompute its masks that many times per batch"
+        if kind == "TimeDistributed"
+        else "it rebuilds its layer in both directions from the layer's config, which "
+        "holds no go_backwards"
+    )
+    where = f"keras.layers.{kind}" + (f" {name!r}" if name else "")
+    return (
+        f"A PruneLowMagnitude cannot run inside {where}: {why}. Wrap the {kind} layer "
+        f"instead: tfopt.pruning.prune_low_magnitude(keras.layers.{kind}("
+        f"keras.layers.{inner_class}(...))), or build the model with plain layers and call "
+        f"prune_low_magnitude(model), which wraps each {kind} whole"
+        + (" (both directions are pruned)" if kind == "Bidirectional" else "")
+        + f". Received: layer={kind}(PruneLowMagnitude({inner_class}))"
+    )
+
+
 def _in_replica_of_strategy() -> bool:
     """True inside `strategy.run` of a real distribution strategy (e.g. MirroredStrategy)."""
     import tensorflow as tf
@@ -279,6 +314,13 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         # Set by UpdatePruningStep.on_train_begin; checked when a training step is traced.
         self._step_ready = False
 
+    def _check_not_inside(self):
+        outer = _running_inside()
+        if outer is not None:
+            raise ValueError(
+                _inside_message(type(outer).__name__, type(self.layer).__name__, outer.name)
+            )
+
     @staticmethod
     def _check_known(layer):
         if not prune_registry.is_known(layer) and layer.weights:
@@ -295,6 +337,7 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         Each pruned weight gets a constraint that multiplies it by its mask after
         every optimizer update; `mask_type="random"` also draws the fixed scores.
         """
+        self._check_not_inside()
         if not self.layer.built:
             self.layer.build(input_shape)
         self._check_known(self.layer)
@@ -412,6 +455,8 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         """
         if training is None:
             training = _in_train_step()
+        if training is True:
+            self._check_not_inside()
         if training is True and self._prunable:
             if not self._step_ready:
                 # Caught when the training step is built, before any graph runs; the
@@ -428,6 +473,10 @@ class PruneLowMagnitude(keras.layers.Wrapper):
     @classmethod
     def from_config(cls, config: dict, custom_objects=None) -> PruneLowMagnitude:
         """Creates the wrapper and its inner layer from the dict `get_config` returned."""
+        if "go_backwards" in config:  # keras.layers.Bidirectional making its backward copy
+            inner = config.get("layer", {})
+            inner = inner.get("class_name", "LSTM") if isinstance(inner, dict) else "LSTM"
+            raise ValueError(_inside_message("Bidirectional", inner))
         # keras.layers.Wrapper.from_config pops "layer"; leave the caller's dict intact.
         return super().from_config(dict(config), custom_objects=custom_objects)
 

@@ -88,13 +88,6 @@ class SparsityReport:
         return self.table()
 
 
-def _label(layer, weight) -> str:
-    """The weight's path inside its layer ("query/kernel" in MultiHeadAttention)."""
-    path = getattr(weight, "path", "") or ""
-    marker = f"{layer.name}/"
-    return path[path.rindex(marker) + len(marker) :] if marker in path else weight.name
-
-
 def _walk(layer, out):
     if isinstance(layer, PruneLowMagnitude):
         out.append((layer.layer.name, layer.layer, layer))
@@ -145,12 +138,13 @@ def sparsity_report(model, m_by_n: tuple[int, int] | None = None) -> SparsityRep
     rows = []
     for name, layer, wrapper in found:
         pattern = (wrapper.sparsity_m_by_n if wrapper is not None else None) or m_by_n
+        labels = prune_registry.weight_labels(layer)
         for weight, axis in prune_registry.prunable_weights(layer):
             values = np.asarray(weight.numpy())
             zeros = int(np.count_nonzero(values == 0))
             row = {
                 "layer": name,
-                "weight": _label(layer, weight),
+                "weight": labels[id(weight)],
                 "shape": list(values.shape),
                 "size": int(values.size),
                 "zeros": zeros,

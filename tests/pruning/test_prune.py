@@ -246,3 +246,22 @@ def test_registration_and_leave_dense_mistakes_are_caught():
         tfopt.pruning.unregister_prunable(Gated)
     with pytest.raises(TypeError, match="layer_class"):
         tfopt.pruning.unregister_prunable("Gated")
+
+
+def test_model_with_a_masking_embedding_prunes_and_strips():
+    """Embedding(mask_zero=True) puts a keras.ops node (NotEqual) in the functional graph;
+    cloning passed it to the layer logic and failed with a raw AttributeError."""
+    keras.utils.set_random_seed(0)
+    tokens = keras.Input((6,), dtype="int32")
+    x = keras.layers.Embedding(20, 8, mask_zero=True, name="emb")(tokens)
+    x = keras.layers.LSTM(8, name="lstm")(x)
+    model = keras.Model(tokens, keras.layers.Dense(2, name="out")(x))
+    x = np.array([[3, 4, 5, 0, 0, 0], [1, 2, 3, 4, 5, 6]])
+    pruned = pruning.prune_low_magnitude(model, ConstantSparsity(0.5, 0))
+    assert _wrapped_names(pruned) == ["emb", "lstm", "out"]
+    np.testing.assert_allclose(np.asarray(pruned(x)), np.asarray(model(x)), atol=1e-6)
+    stripped = pruning.strip_pruning(pruned)
+    assert [type(op).__name__ for op in stripped.operations] == [
+        type(op).__name__ for op in model.operations
+    ]
+    np.testing.assert_allclose(np.asarray(stripped(x)), np.asarray(model(x)), atol=1e-6)

@@ -42,6 +42,8 @@ def _matches(layer, leave_dense) -> bool:
 
 def _prune_model(model, params: dict, leave_dense):
     def clone_function(layer):
+        if not isinstance(layer, keras.layers.Layer):
+            return layer  # a stateless keras.ops node, e.g. the mask of Embedding(mask_zero)
         if isinstance(layer, keras.Model):
             if is_graph_model(layer):
                 return _prune_model(layer, params, leave_dense)
@@ -321,6 +323,8 @@ def _strip_subclassed_message(model) -> str:
 
 def _strip_model(model):
     def clone_function(layer):
+        if not isinstance(layer, keras.layers.Layer):
+            return layer  # a stateless keras.ops node
         if isinstance(layer, PruneLowMagnitude):
             return _strip_wrapper(layer)
         if isinstance(layer, keras.Model) and is_graph_model(layer):

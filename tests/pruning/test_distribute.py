@@ -63,3 +63,50 @@ def test_mirrored_strategy_two_replicas_same_step_and_masks():
         assert layer["masks_equal"] and layer["weights_equal"] and layer["zeros_where_pruned"]
         # Final pruning at step 12 (0, 4, 8, 12): 75% pruned, 25% kept.
         assert abs(layer["kept"] - 0.25) < 0.01
+
+
+SUBCLASSED_SCRIPT = """
+import json
+import numpy as np
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+import tfopt
+from tfopt import pruning
+
+class NoTraining(keras.Model):  # call() takes no `training`: Keras's fit passes none
+    def __init__(self):
+        super().__init__()
+        self.flatten = keras.layers.Flatten()
+        self.fc = pruning.prune_low_magnitude(
+            keras.layers.Dense(10), pruning.ConstantSparsity(0.5, 1, frequency=1))
+
+    def call(self, x):
+        return self.fc(self.flatten(x))
+
+keras.utils.set_random_seed(0)
+data = tfopt.datasets.load_digits()
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    model = NoTraining()
+    model.compile(optimizer="adam",
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+model.fit(data.x_train[:256], data.y_train[:256], batch_size=64, epochs=1, verbose=0,
+          callbacks=[pruning.UpdatePruningStep()])
+steps = [int(v.numpy()) for v in model.fc.pruning_step.value.values]
+masks = [v.numpy() for v in model.fc.masks[0].value.values]
+weights = [v.numpy() for v in model.fc.layer.kernel.value.values]
+print(json.dumps({
+    "steps": steps,
+    "kept": [float(m.mean()) for m in masks],
+    "zeros_where_pruned": all(bool(np.all(w[m == 0] == 0)) for w, m in zip(weights, masks)),
+}))
+"""
+
+
+def test_subclassed_model_without_training_argument_prunes_on_every_replica():
+    out = run_json(SUBCLASSED_SCRIPT, legacy_keras=False)
+    assert out["steps"] == [4, 4]  # 256 samples / global batch 64
+    assert out["kept"] == [0.5, 0.5] and out["zeros_where_pruned"]

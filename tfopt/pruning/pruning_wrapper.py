@@ -368,8 +368,12 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         # One copy per replica, updated locally (no cross-replica sync inside the
         # training step); every replica computes the same value from the same
         # mirrored weights. Reads outside replicas and saving use the first one.
+        # An initializer, not a value: Keras defers it when the wrapper is built in a
+        # stateless scope (a subclassed model built by its first fit step).
+        value = np.asarray(value)
         return keras.Variable(
-            np.asarray(value),
+            lambda shape, dtype: ops.cast(value, dtype),
+            shape=value.shape,
             dtype=dtype,
             trainable=False,
             synchronization="on_read",

@@ -30,6 +30,7 @@ _SUBMODULES = (
     "export",
     "pruning",
     "quantization",
+    "report",
 )
 
 # The subpackages whose classes Keras must know by name to load a saved model.

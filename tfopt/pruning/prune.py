@@ -8,14 +8,10 @@ import keras
 
 from tfopt._keras import clone_layer, is_graph_model, is_tf_keras
 from tfopt.pruning import prune_registry
+from tfopt.pruning._limits import _m_by_n_message, _m_by_n_misfits
 from tfopt.pruning.pruning_callbacks import collect_pruning_layers
 from tfopt.pruning.pruning_schedule import PruningSchedule
-from tfopt.pruning.pruning_wrapper import (
-    PruneLowMagnitude,
-    _check_params,
-    _m_by_n_message,
-    _m_by_n_misfits,
-)
+from tfopt.pruning.pruning_wrapper import PruneLowMagnitude, _check_params
 
 
 def _copy_layer(layer):

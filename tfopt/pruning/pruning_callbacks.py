@@ -9,7 +9,8 @@ import numpy as np
 
 from tfopt._keras import is_tf_keras
 from tfopt.pruning import prune_registry
-from tfopt.pruning.pruning_wrapper import PruneLowMagnitude, _train_in_train_step
+from tfopt.pruning._train_step import _train_in_train_step
+from tfopt.pruning.pruning_wrapper import PruneLowMagnitude
 
 
 def collect_pruning_layers(model) -> list[PruneLowMagnitude]:

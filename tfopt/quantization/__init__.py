@@ -47,6 +47,7 @@ from tfopt.quantization.registry import (
     supported_layers,
     unregister_layer,
 )
+from tfopt.quantization.summaries import QuantizationSummaries
 
 __all__ = [
     "KINDS",
@@ -61,6 +62,7 @@ __all__ = [
     "QATCallback",
     "QATExportInfo",
     "QuantizationConfig",
+    "QuantizationSummaries",
     "QuantizeAnnotate",
     "QuantizeConfig",
     "QuantizeLayer",

@@ -78,7 +78,7 @@ class TFLiteRunner:
     runtime = "litert"
 
     def __init__(self, path, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        from ai_edge_litert.interpreter import Interpreter
 
         self.path = Path(path)
         self.num_threads = num_threads
@@ -91,12 +91,22 @@ class TFLiteRunner:
         except RuntimeError as err:
             if "delegate" not in str(err).lower():
                 raise
-            self.without_default_delegates = True
-            self._interpreter = Interpreter(
-                model_path=str(path),
-                num_threads=num_threads,
-                experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-            )
+            self._open_without_default_delegates()
+            return
+        self._bind()
+
+    def _open_without_default_delegates(self):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        self.without_default_delegates = True
+        self._interpreter = Interpreter(
+            model_path=str(self.path),
+            num_threads=self.num_threads,
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
+        self._bind()
+
+    def _bind(self):
         signatures = self._interpreter.get_signature_list()
         self._runner = None
         if signatures:
@@ -116,6 +126,17 @@ class TFLiteRunner:
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """One call on a batch (inputs in `self.inputs` order, float)."""
+        try:
+            return self._run(inputs)
+        except RuntimeError as err:
+            # XNNPACK may prepare the file at its first shape and fail when a new batch
+            # size re-prepares it (e.g. int8 FULLY_CONNECTED with sparse weights).
+            if self.without_default_delegates or "delegate" not in str(err).lower():
+                raise
+            self._open_without_default_delegates()
+            return self._run(inputs)
+
+    def _run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         feeds = [_quantize(np.asarray(x), s) for x, s in zip(inputs, self.inputs)]
         if self._runner is not None:
             result = self._runner(**{s.name: x for s, x in zip(self.inputs, feeds)})

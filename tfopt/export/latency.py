@@ -12,7 +12,11 @@ from tfopt.export import _runtime
 
 @dataclasses.dataclass(frozen=True)
 class LatencyResult:
-    """Per-inference latency at batch 1, in milliseconds."""
+    """Per-inference latency at batch 1, in milliseconds.
+
+    `notes` says how the runtime had to be set up (e.g. without LiteRT's XNNPACK
+    delegate, which cannot prepare some files).
+    """
 
     path: str
     runtime: str
@@ -21,6 +25,7 @@ class LatencyResult:
     median_ms: float
     p10_ms: float
     p90_ms: float
+    notes: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         """Returns the fields as a flat dict (e.g. for a JSON report)."""
@@ -65,7 +70,10 @@ def benchmark_latency(
             raise ValueError(f"Argument `{name}` must be an int >= {low}. Received: {value!r}")
     runner = _runtime.open_runner(path, num_threads=num_threads)
     rng = np.random.default_rng(seed)
-    call = _tflite_call(runner, rng) if runner.runtime == "litert" else _onnx_call(runner, rng)
+    if runner.runtime == "litert":
+        call, notes = _tflite_call(runner, rng)
+    else:
+        call, notes = _onnx_call(runner, rng), ()
     for _ in range(warmup):
         call()
     times = np.empty(runs)
@@ -81,25 +89,44 @@ def benchmark_latency(
         median_ms=float(np.median(times)),
         p10_ms=float(np.percentile(times, 10)),
         p90_ms=float(np.percentile(times, 90)),
+        notes=notes,
     )
 
 
 def _tflite_call(runner, rng):
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    # A bare interpreter (not the runner's signature runner): only invoke() is timed.
-    it = Interpreter(model_path=str(runner.path), num_threads=runner.num_threads)
-    details = it.get_input_details()
-    for d in details:
-        shape = tuple(int(s) for s in d["shape"])
-        free = tuple(int(s) for s in d.get("shape_signature", ()))[:1] == (-1,)
-        if shape and shape[0] != 1 and free:  # a fixed batch (batch_size=N) stays as it is
-            it.resize_tensor_input(d["index"], (1, *shape[1:]))
-    it.allocate_tensors()
-    for d in it.get_input_details():
-        spec = _runtime.IOSpec(d["name"], tuple(int(s) for s in d["shape"]), np.dtype(d["dtype"]))
-        it.set_tensor(d["index"], _sample(spec, rng))
-    return it.invoke
+    def prepared(options):
+        # A bare interpreter (not the runner's signature runner): only invoke() is timed.
+        it = Interpreter(model_path=str(runner.path), num_threads=runner.num_threads, **options)
+        for d in it.get_input_details():
+            shape = tuple(int(s) for s in d["shape"])
+            free = tuple(int(s) for s in d.get("shape_signature", ()))[:1] == (-1,)
+            if shape and shape[0] != 1 and free:  # a fixed batch (batch_size=N) stays as it is
+                it.resize_tensor_input(d["index"], (1, *shape[1:]))
+        it.allocate_tensors()
+        for d in it.get_input_details():
+            shape = tuple(int(s) for s in d["shape"])
+            spec = _runtime.IOSpec(d["name"], shape, np.dtype(d["dtype"]))
+            it.set_tensor(d["index"], _sample(spec, rng))
+        it.invoke()  # XNNPACK may refuse the file only here (sparse int8 FULLY_CONNECTED)
+        return it
+
+    builtin = {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+    if getattr(runner, "without_default_delegates", False):
+        return prepared(builtin).invoke, _BUILTIN_NOTE
+    try:
+        return prepared({}).invoke, ()
+    except RuntimeError as err:
+        if "delegate" not in str(err).lower():
+            raise
+        return prepared(builtin).invoke, _BUILTIN_NOTE
+
+
+_BUILTIN_NOTE = (
+    "timed on LiteRT's built-in kernels: its default XNNPACK delegate cannot prepare this "
+    "file (e.g. int8 FULLY_CONNECTED with sparse weights)",
+)
 
 
 def _onnx_call(runner, rng):

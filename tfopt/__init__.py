@@ -8,6 +8,9 @@ import tfopt
 tfopt.export.to_tflite(model, "model.tflite")
 ```
 
+`tfopt.optimize(model, train_data, val_data, recipe)` (from `tfopt.pipeline`)
+runs a recipe of stages, distill -> prune -> QAT or PTQ -> export, in one call.
+
 Saved models that hold tfopt layers (pruning and QAT wrappers, quantizers, a
 `Distiller` and its losses, schedules) load with `keras.saving.load_model` after
 `import tfopt`, in any order with `import keras`: tfopt registers its classes with
@@ -28,15 +31,19 @@ _SUBMODULES = (
     "distillation",
     "distribute",
     "export",
+    "pipeline",
     "pruning",
     "quantization",
     "report",
 )
 
+# Functions of subpackages offered at the top level, imported on first use.
+_FUNCTIONS = {"optimize": "pipeline"}
+
 # The subpackages whose classes Keras must know by name to load a saved model.
 _SAVEABLES = ("pruning", "quantization", "distillation")
 
-__all__ = ["__version__", *_SUBMODULES]
+__all__ = ["__version__", *_SUBMODULES, *_FUNCTIONS]
 
 
 def __getattr__(name):
@@ -44,6 +51,10 @@ def __getattr__(name):
         module = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = module
         return module
+    if name in _FUNCTIONS:
+        function = getattr(importlib.import_module(f"{__name__}.{_FUNCTIONS[name]}"), name)
+        globals()[name] = function
+        return function
     raise AttributeError(f"module 'tfopt' has no attribute '{name}'")
 
 

@@ -47,8 +47,14 @@ def build_cnn(input_shape, num_classes: int = 10):
     )
 
 
-def run_demo(out_dir, epochs: int = 30, seed: int = 0, threads: int = 1, log=print) -> dict:
+def run_demo(
+    out_dir, epochs: int = 30, seed: int = 0, threads: int = 1, log=print, save=None
+) -> dict:
     """Runs the demo and writes report.json and report.md (plus the model files) to `out_dir`.
+
+    With `save`, the trained model and its data also go to `save/model.keras` and
+    `save/data.npz` (x_train, y_train, x_val, y_val: the held-out test split is the
+    validation data), the input of `tfopt optimize`.
 
     Returns the report as a dict.
     """
@@ -79,6 +85,8 @@ def run_demo(out_dir, epochs: int = 30, seed: int = 0, threads: int = 1, log=pri
         f"Keras test accuracy {keras_acc:.4f}"
     )
     model.save(out_dir / "digits_cnn.keras")
+    if save is not None:
+        _save_inputs(Path(save), model, data, log)
 
     calibration = data.x_train[:200]
     exports = [
@@ -163,3 +171,19 @@ def run_demo(out_dir, epochs: int = 30, seed: int = 0, threads: int = 1, log=pri
     log(note)
     log(f"wrote {out_dir / 'report.json'} and {out_dir / 'report.md'}")
     return report
+
+
+def _save_inputs(directory: Path, model, data, log) -> None:
+    """Writes `model.keras` and `data.npz` (x_train, y_train, x_val, y_val) to `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save(directory / "model.keras")
+    staged = directory / ".data.tmp.npz"
+    np.savez(
+        staged, x_train=data.x_train, y_train=data.y_train, x_val=data.x_test, y_val=data.y_test
+    )
+    staged.replace(directory / "data.npz")
+    log(
+        f"saved {directory / 'model.keras'} and {directory / 'data.npz'}: try "
+        f"`tfopt optimize {directory / 'model.keras'} --data {directory / 'data.npz'} "
+        f"--prune 0.8 --quantize qat --export tflite,onnx --out tfopt-optimize`"
+    )

@@ -1,4 +1,4 @@
-"""The `tfopt` command line: demo, inspect, export."""
+"""The `tfopt` command line: demo, inspect, export, optimize."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _quiet_tensorflow() -> None:
 def _cmd_demo(args) -> int:
     from tfopt._demo import run_demo
 
-    run_demo(args.out, epochs=args.epochs, seed=args.seed, threads=args.threads)
+    run_demo(args.out, epochs=args.epochs, seed=args.seed, threads=args.threads, save=args.save)
     return 0
 
 
@@ -168,6 +168,13 @@ _CLI_NAMES = {
         "model": "MODEL",
     },
     "inspect": {"path": "FILE"},
+    "optimize": {
+        "train_data": "--data",
+        "val_data": "--data",
+        "model": "MODEL",
+        "teacher": "--teacher",
+        "out_dir": "--out",
+    },
 }
 
 
@@ -200,8 +207,215 @@ def _load_model(path: str):
         ) from err
 
 
+# The arrays `tfopt optimize --data` reads from its .npz file.
+NPZ_ARRAYS = ("x_train", "y_train", "x_val", "y_val")
+
+
+def _load_npz(path: str) -> dict:
+    """The --data arrays of `tfopt optimize` (an .npz with NPZ_ARRAYS), or a usage error."""
+    import zipfile
+
+    import numpy as np
+
+    if not path or not os.path.exists(path):
+        raise FileNotFoundError(f"--data: no such file: '{path}'")
+    if os.path.isdir(path):
+        raise ValueError(f"--data names a directory, not an .npz file: '{path}'")
+    how = (
+        "np.savez('data.npz', x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val) "
+        "(`tfopt demo --save DIR` writes one)"
+    )
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except Exception as err:
+        raise ValueError(
+            f"--data: '{path}' is not an .npz archive of numeric arrays ({how}; reading it "
+            f"failed with {type(err).__name__})."
+        ) from err
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(
+            f"--data must be an .npz archive of {', '.join(NPZ_ARRAYS)} ({how}), not one "
+            f".npy array. Received: '{path}'"
+        )
+    with archive:
+        missing = [name for name in NPZ_ARRAYS if name not in archive.files]
+        if missing:
+            raise ValueError(
+                f"--data: '{path}' has no array{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(missing)}; it needs {', '.join(NPZ_ARRAYS)} ({how}). It holds: "
+                f"{', '.join(archive.files) or 'nothing'}."
+            )
+        try:
+            return {name: archive[name] for name in NPZ_ARRAYS}
+        except (ValueError, zipfile.BadZipFile, OSError) as err:
+            raise ValueError(
+                f"--data: '{path}' holds an array that does not load without pickle (object "
+                f"arrays are refused): {err}"
+            ) from err
+
+
+def _load_keras_file(path: str, argument: str, safe_mode: bool = True):
+    """A saved Keras model for `tfopt optimize`, with Keras's safe_mode unless --unsafe."""
+    import keras
+
+    from tfopt import distillation, pruning, quantization  # noqa: F401  (register classes)
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{argument}: no such file: '{path}'")
+    try:
+        model = keras.saving.load_model(path, safe_mode=safe_mode)
+    except Exception as err:
+        text = str(err)
+        if safe_mode and ("safe_mode" in text or "unsafe_deserialization" in text):
+            raise ValueError(
+                f"{argument}: '{path}' holds Python code (e.g. a Lambda layer's function), "
+                "which Keras's safe mode refuses to load: loading it would run code from the "
+                "file. If you trust the file, pass --unsafe."
+            ) from err
+        raise ValueError(
+            f"{argument}: '{path}' is not a Keras model file Keras can load (a .keras archive "
+            f"saved by model.save): {type(err).__name__}: "
+            f"{text.splitlines()[0] if text else ''}"
+        ) from err
+    if isinstance(model, distillation.Distiller):
+        print(f"{path} holds a Distiller: using its student, {model.student.name!r}.")
+        model = model.student
+    return model
+
+
+def _optimize_recipe(args):
+    """The recipe of `tfopt optimize`: --recipe's file, else one made from the flags."""
+    from tfopt import pipeline
+
+    flags = {
+        "--prune": args.prune,
+        "--quantize": args.quantize,
+        "--export": args.export,
+        "--epochs": args.epochs,
+        "--leave-dense": args.leave_dense,
+    }
+    given = [flag for flag, value in flags.items() if value is not None]
+    if args.recipe is not None:
+        if given:
+            raise ValueError(
+                f"--recipe sets the stages, their budgets and the export formats: drop "
+                f"{', '.join(given)}, or drop --recipe. Received: --recipe {args.recipe} with "
+                f"{', '.join(given)}"
+            )
+        return pipeline.Recipe.from_file(args.recipe)
+    budget = {} if args.epochs is None else {"epochs": args.epochs}
+    stages = []
+    if args.teacher is not None:
+        stages.append(pipeline.DistillStage(**budget))
+    if args.leave_dense is not None and args.prune is None:
+        raise ValueError("--leave-dense keeps layers dense while pruning: add --prune.")
+    if args.prune is not None:
+        stages.append(_prune_stage(args.prune, args.leave_dense, budget))
+    formats = [f.strip() for f in (args.export or "tflite").split(",") if f.strip()]
+    unknown = [f for f in formats if f not in ("tflite", "onnx")]
+    if unknown or not formats:
+        raise ValueError(
+            f"--export takes tflite, onnx or tflite,onnx. Received: --export {args.export}"
+        )
+    if args.quantize == "qat":
+        stages.append(pipeline.QATStage(**budget))
+    elif args.quantize is not None:
+        if "onnx" in formats:
+            raise ValueError(
+                f"--quantize {args.quantize} quantizes the TFLite file only (post-training); "
+                "an int8 ONNX file comes from --quantize qat. Drop onnx from --export, or use "
+                f"--quantize qat. Received: --export {','.join(formats)}"
+            )
+        if "tflite" not in formats:
+            raise ValueError(
+                f"--quantize {args.quantize} quantizes the TFLite file: add tflite to --export."
+            )
+        stages.append(pipeline.PTQStage(mode=args.quantize))
+    stages.append(pipeline.ExportStage(formats=formats))
+    return pipeline.Recipe(stages)
+
+
+def _prune_stage(value: str, leave_dense, budget):
+    from tfopt import pipeline
+
+    leave = [n.strip() for n in (leave_dense or "").split(",") if n.strip()]
+    try:
+        if ":" in value:
+            return pipeline.PruneStage(sparsity_m_by_n=value, leave_dense=leave, **budget)
+        return pipeline.PruneStage(sparsity=float(value), leave_dense=leave, **budget)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            "--prune takes a sparsity in [0, 1) (e.g. 0.8) or an m:n pattern with 0 < m < n "
+            f"(e.g. 2:4). Received: --prune {value}"
+        ) from err
+
+
+class _StdoutToStderr:
+    """Sends everything printed (Python's and native code's) to stderr while it is active."""
+
+    def __enter__(self):
+        import contextlib
+
+        self._redirect = contextlib.redirect_stdout(sys.stderr)
+        self._redirect.__enter__()
+        self._saved = None
+        try:
+            sys.__stdout__.flush()
+            self._saved = os.dup(1)
+            os.dup2(sys.stderr.fileno(), 1)
+        except (OSError, AttributeError, ValueError):
+            self._saved = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._saved is not None:
+            sys.__stdout__.flush()
+            os.dup2(self._saved, 1)
+            os.close(self._saved)
+        self._redirect.__exit__(*exc)
+        return False
+
+
+def _cmd_optimize(args) -> int:
+    import json
+
+    from tfopt import pipeline
+
+    recipe = _optimize_recipe(args)
+    data = _load_npz(args.data)
+    model = _load_keras_file(args.model, "MODEL", safe_mode=not args.unsafe)
+    teacher = None
+    if args.teacher is not None:
+        teacher = _load_keras_file(args.teacher, "--teacher", safe_mode=not args.unsafe)
+
+    def log(line):
+        print(line, file=sys.stderr if args.json else sys.stdout)
+
+    train = (data["x_train"], data["y_train"])
+    val = (data["x_val"], data["y_val"])
+    run = lambda: pipeline.optimize(  # noqa: E731
+        model, train, val, recipe, teacher=teacher, out_dir=args.out,
+        verbose=0 if args.json else "auto", log=log, safe_mode=not args.unsafe,
+    )  # fmt: skip
+    if args.json:
+        with _StdoutToStderr():
+            result = run()
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    result = run()
+    print()
+    print(result.table())
+    print()
+    print(
+        f"Accuracy and loss on {len(val[0])} validation samples (x_val, y_val); every file was "
+        "run on them in its runtime and compared with its Keras model; latency is the median "
+        f"batch-1 run on 1 thread. Reports and plots: {result.out_dir}/report.md"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """Builds the `tfopt` parser: `--version` and the demo, inspect and export subcommands.
+    """Builds the `tfopt` parser: `--version` and the demo, inspect, export and optimize commands.
 
     Each subcommand's parsed arguments carry `func`, the function that runs it.
 
@@ -231,6 +445,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--threads", type=int, default=1, help="runtime threads for latency (default: %(default)s)"
     )
+    demo.add_argument(
+        "--save",
+        metavar="DIR",
+        default=None,
+        help="also write the trained model and its data to DIR/model.keras and DIR/data.npz "
+        "(x_train, y_train, x_val, y_val), the input of `tfopt optimize`",
+    )
     demo.set_defaults(func=_cmd_demo)
 
     inspect_cmd = sub.add_parser(
@@ -259,6 +480,67 @@ def build_parser() -> argparse.ArgumentParser:
         "(Edge TPU, Vela) (default: a free batch)",
     )
     exp.set_defaults(func=_cmd_export)
+
+    opt = sub.add_parser(
+        "optimize",
+        help="distill, prune, quantize (QAT or post-training) and export a trained .keras "
+        "classifier; verified files, report.json/md and plots in --out",
+        description="Runs a recipe of stages (distill -> prune -> qat or ptq -> export) on a "
+        "trained classifier, made from the flags or read from --recipe, and writes each "
+        "stage's model, the verified files, report.json, report.md and PNG plots to --out.",
+    )
+    opt.add_argument("model", metavar="MODEL", help="the trained model, a .keras file")
+    opt.add_argument(
+        "--data",
+        required=True,
+        metavar="DATA.npz",
+        help="an .npz holding x_train, y_train, x_val, y_val (np.savez; labels are class ids "
+        "or one-hot rows)",
+    )
+    opt.add_argument(
+        "--teacher", metavar="T.keras", help="distill from this teacher first (a .keras file)"
+    )
+    opt.add_argument(
+        "--prune",
+        metavar="SPARSITY|M:N",
+        help="prune to this sparsity (e.g. 0.8) or m:n pattern (e.g. 2:4)",
+    )
+    opt.add_argument(
+        "--leave-dense",
+        metavar="NAMES",
+        help="comma-separated layer names to keep dense while pruning",
+    )
+    opt.add_argument(
+        "--quantize",
+        choices=["qat", "int8", "dynamic", "float16", "int16x8"],
+        help="quantization-aware training (qat), or post-training quantization of the TFLite file",
+    )
+    opt.add_argument(
+        "--export", metavar="FORMATS", help="tflite, onnx or tflite,onnx (default: tflite)"
+    )
+    opt.add_argument(
+        "--recipe",
+        metavar="RECIPE",
+        help="a .yaml/.yml/.json recipe file (instead of --prune, --quantize, --export, --epochs)",
+    )
+    opt.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="epochs of each training stage (default: each stage's, 3)",
+    )
+    opt.add_argument("--out", required=True, metavar="DIR", help="the output directory")
+    opt.add_argument(
+        "--json", action="store_true", help="print the result as JSON (nothing else on stdout)"
+    )
+    opt.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="load .keras files with Keras's safe_mode=False: runs Python code stored in them "
+        "(Lambda layers); only for files you trust",
+    )
+    opt.set_defaults(func=_cmd_optimize)
     return parser
 
 
@@ -293,7 +575,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if argv is None:
         _quiet_tensorflow()
-    if getattr(args, "epochs", 1) < 1:
+    if getattr(args, "epochs", None) is not None and args.epochs < 1:
         parser.error(f"argument --epochs must be >= 1, got {args.epochs}")
     try:
         code = args.func(args)

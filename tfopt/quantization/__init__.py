@@ -47,6 +47,7 @@ from tfopt.quantization.registry import (
     supported_layers,
     unregister_layer,
 )
+from tfopt.quantization.shared_quantize import SharedQuantize
 from tfopt.quantization.summaries import QuantizationSummaries
 
 __all__ = [
@@ -69,6 +70,7 @@ __all__ = [
     "QuantizeWrapper",
     "QuantizedLayer",
     "Quantizer",
+    "SharedQuantize",
     "WeightGrid",
     "export_info",
     "export_trace",

@@ -11,6 +11,7 @@ from tfopt.quantization.config import QuantizationConfig
 from tfopt.quantization.float_boundary import FloatBoundary
 from tfopt.quantization.quantize_config import LayerQuantizeConfig
 from tfopt.quantization.quantize_wrapper import QuantizeLayer, QuantizeWrapper
+from tfopt.quantization.shared_quantize import SharedQuantize
 
 # States of a tensor in the rebuilt graph.
 _FLOAT, _QUANT, _PENDING = "float", "quantized", "pending-activation"
@@ -68,6 +69,8 @@ class _Planner:
         self.folded = {}  # id(bn node) -> producing node
         for node in self.nodes:
             self._plan_fold(node)
+        self.producer = {id(out): node for node in self.nodes for out in node.outputs}
+        self.groups = _ConcatGroups(self)
 
     def _entry(self, layer):
         if isinstance(layer, QuantizeAnnotate):
@@ -141,6 +144,16 @@ class _Planner:
             return False
         if spec.kind == "concat":
             return True
+        # Value-moving layers that commute with quantization (UpSampling2D nearest,
+        # ZeroPadding, Cropping, Reshape, MaxPooling...) between the output and a
+        # Concatenate: the concat's one scale reaches back through them, as the
+        # converter propagates it, so the output is rounded once (a U-Net skip).
+        chain, chain_spec = user, spec
+        while chain_spec is not None and chain_spec.kind == "passthrough":
+            chain = self.single_consumer(chain)
+            chain_spec = None if chain is None else self.spec(chain)
+            if chain_spec is not None and chain_spec.kind == "concat":
+                return True
         if spec.kind != "activation":
             return False
         # TFLite's int8 CONV / DEPTHWISE / FULLY_CONNECTED / ADD / SUB fuse a ReLU(6).
@@ -162,6 +175,99 @@ class _Planner:
         if user is not None and self.folded.get(id(user)) is node:
             return user
         return None
+
+
+class _ConcatGroups:
+    """Which tensors share one range (a SharedQuantize) because they meet in a Concatenate.
+
+    TFLite's CONCATENATION takes its inputs on its output's scale. An input whose
+    producer feeds only the concat (through value-moving layers) is left
+    unquantized and the concat's quantizer rounds it once (`output_absorbed`).
+    Any other input on its own scale (a U-Net skip that also feeds the encoder, a
+    model input, a concat's output feeding another concat) would be requantized
+    in the file; such inputs, and the concat's output, become members of one
+    `SharedQuantize` range. Concats that share a member share the group.
+    Inputs on a range the kernels fix (softmax, sigmoid, tanh outputs) or on
+    their input's grid (average pooling) stay requantized.
+    """
+
+    def __init__(self, plan):
+        self.plan = plan
+        self.node_member = {}  # id(node) -> (group, index): a wrapper's output
+        self.tensor_member = {}  # id(concat input tensor) -> (group, index): a float input
+        self.sizes = []  # members per group
+        parent = {}
+
+        def find(key):
+            while parent.setdefault(key, key) != key:
+                key = parent[key]
+            return key
+
+        concats, wanted = [], {}
+        for node in plan.nodes:
+            spec = plan.spec(node)
+            if spec is None or spec.kind != "concat" or len(node.outputs) != 1:
+                continue
+            members = []
+            for t in node.input_tensors:
+                found = self._member_key(t)
+                if found is not None:
+                    members.append(found)
+            if any(key[0] != "absorbed" for key in members):
+                concats.append(node)
+                wanted[id(node)] = [k for k in members if k[0] != "absorbed"]
+        for node in concats:
+            find(("node", id(node)))
+            for key in wanted[id(node)]:
+                parent[find(key)] = find(("node", id(node)))
+        order = {id(n): i for i, n in enumerate(plan.nodes)}
+        roots = {}
+        self.names = []  # a name per group: its first concat's
+        for key in sorted(parent, key=lambda k: (order.get(k[1], -1), k)):
+            root = find(key)
+            if root not in roots:
+                roots[root] = len(roots)
+                self.sizes.append(0)
+                self.names.append(None)
+            group = roots[root]
+            index = self.sizes[group]
+            self.sizes[group] += 1
+            (self.node_member if key[0] == "node" else self.tensor_member)[key[1]] = (group, index)
+        for node in concats:
+            group = self.node_member[id(node)][0]
+            if self.names[group] is None:
+                self.names[group] = node.operation.name
+
+    def _member_key(self, tensor):
+        """("node", id) / ("tensor", id) of the member that puts `tensor` on the group's
+        grid, ("absorbed",) when the concat rounds it anyway, or None (stays requantized)."""
+        plan = self.plan
+        start, node = tensor, plan.producer.get(id(tensor))
+        while node is not None and self._moves_values(node) and len(node.input_tensors) == 1:
+            tensor = node.input_tensors[0]
+            node = plan.producer.get(id(tensor))
+        if node is None or not plan.entries[id(node.operation)][1]:
+            return ("tensor", id(start))  # a model input or a float layer's output
+        if id(node) in plan.folded:  # a BatchNormalization folded into its conv
+            node = plan.folded[id(node)]
+        if len(node.outputs) != 1:
+            return None
+        spec = plan.spec(node)
+        if spec is None:  # a custom QuantizeConfig
+            return None
+        if spec.kind == "concat":
+            return ("absorbed",) if plan.output_absorbed(node) else ("node", id(node))
+        if spec.kind not in ("weighted", "output", "activation"):
+            return None
+        inner = plan.entries[id(node.operation)][0]
+        if tflite_scheme.output_activation(inner) in tflite_scheme.FIXED_OUTPUT_RANGES:
+            return None
+        return ("absorbed",) if plan.output_absorbed(node) else ("node", id(node))
+
+    def _moves_values(self, node):
+        inner, _, custom = self.plan.entries[id(node.operation)]
+        spec = registry.spec_for(inner)
+        return custom is None and spec is not None and spec.kind == "passthrough"
 
 
 def _split_separable(layer, args, config, preserve_sparsity):
@@ -222,10 +328,23 @@ def transform(
     weight_copies = []
     wrappers = []
 
+    groups = plan.groups
+    shared = [
+        SharedQuantize(
+            members=size,
+            quantizer=LayerQuantizeConfig(config=config).activation_quantizer(),
+            name=f"shared_quantize_{name}".replace("/", "_"),
+        )
+        for size, name in zip(groups.sizes, groups.names)
+    ]
+
     def quantized(old):
         new, state = values[id(old)]
         if state != _FLOAT:
             return new
+        if id(old) in groups.tensor_member and id(old) not in quantized_cache:
+            group, index = groups.tensor_member[id(old)]
+            quantized_cache[id(old)] = shared[group](new, member=index)
         if id(old) not in quantized_cache:
             layer = QuantizeLayer(
                 LayerQuantizeConfig(config=config).activation_quantizer(),
@@ -290,16 +409,17 @@ def transform(
         elif spec.kind == "passthrough":
             layer, bn = clone, None
             states = {values[id(t)][1] for t in node.input_tensors}
-            state = _QUANT if states == {_QUANT} else _FLOAT
+            state = _QUANT if states == {_QUANT} else _PENDING if states == {_PENDING} else _FLOAT
         else:
             bn_node = plan.bn_of(node) if spec.kind == "weighted" else None
             bn_layer = plan.entries[id(bn_node.operation)][0] if bn_node else None  # unannotated
             bn = clone_layer(bn_layer) if bn_node else None
-            pending = plan.output_absorbed(node)
+            member = groups.node_member.get(id(node))
+            pending = plan.output_absorbed(node) and member is None
             own_ok = tflite_scheme.own_activation_fusable(inner)
             qc = LayerQuantizeConfig(
                 weights=dict(spec.weights),
-                quantize_output=not pending,
+                quantize_output=not pending and member is None,
                 quantize_pre_activation=spec.kind == "weighted" and not own_ok,
                 config=config,
                 dense=spec.dense,
@@ -319,6 +439,9 @@ def transform(
         if kwargs.get("mask", 1) is None and not getattr(layer, "_call_has_mask_arg", False):
             kwargs = {k: v for k, v in kwargs.items() if k != "mask"}  # recorded mask=None
         outputs = layer(*args, **kwargs)
+        member = groups.node_member.get(id(node)) if quantize and custom is None else None
+        if member is not None:  # its output on its concat group's shared range
+            outputs = shared[member[0]](outputs, member=member[1])
         flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         for old, new in zip(node.outputs, flat):
             values[id(old)] = (new, state)

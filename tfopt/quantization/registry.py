@@ -19,8 +19,11 @@ Kinds (`LayerSpec.kind`):
     "same_scale": computes new values but the int8 kernel keeps its input's scale
         and zero point (average pooling); the output is rounded back onto the
         input's grid the way that kernel rounds (half away from zero).
-    "concat": quantizes its output; producers that feed only the concat drop
-        their own output quantizer, so all inputs share the concat's scale.
+    "concat": all inputs on the output's scale. A producer that feeds only the
+        concat (through "passthrough" layers) drops its own output quantizer; any
+        other input (a skip connection that also feeds other layers, a model
+        input, another concat's output) shares one range with the concat's
+        output through a `SharedQuantize`.
     "input_transform": runs in float on the raw input (Rescaling), output
         quantized: the integer graph starts after it.
     "batchnorm": folded into the preceding weighted layer, else output quantized.

@@ -68,7 +68,7 @@ class QuantizationSummaries(keras.callbacks.Callback):
     Example:
 
     ```python
-    qat.fit(x, y, epochs=2, callbacks=[tfopt.quantization.QATCallback(),
+    qat.fit(x, y, epochs=1, callbacks=[tfopt.quantization.QATCallback(),
                                        tfopt.quantization.QuantizationSummaries(log_dir="logs")])
     ```
 

@@ -39,7 +39,56 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _inspect_sensitivity(args) -> int:
+    """`tfopt inspect MODEL.keras --sensitivity --data DATA.npz`: the QAT sensitivity ranking."""
+    if not args.sensitivity:
+        raise ValueError(
+            "--data is read by --sensitivity only: "
+            "tfopt inspect MODEL.keras --sensitivity --data DATA.npz"
+        )
+    if args.data is None:
+        raise ValueError(
+            "--sensitivity measures accuracy on labelled data: pass --data DATA.npz (x_train, "
+            "y_train, x_val, y_val; the val split is used)"
+        )
+    if not 0.0 <= args.max_drop < 1.0:
+        raise ValueError(f"--max-drop must be in [0, 1). Received: --max-drop {args.max_drop}")
+    from tfopt.report import quantization_sensitivity
+
+    arrays = _load_npz(args.data)
+    model = _load_keras_file(args.file, "FILE", safe_mode=not args.unsafe)
+    x, y = arrays["x_val"], arrays["y_val"]
+    if len(model.inputs) == 1:
+        expected, got = tuple(model.inputs[0].shape[1:]), tuple(x.shape[1:])
+        if len(expected) != len(got) or any(e not in (None, g) for e, g in zip(expected, got)):
+            raise ValueError(
+                f"--data: x_val holds samples of shape {got}; the model takes {expected}."
+            )
+    classes = model.outputs[0].shape[-1] if len(model.outputs) == 1 else None
+    if classes and classes > 1 and y.ndim == 1 and len(y) and (y.min() < 0 or y.max() >= classes):
+        raise ValueError(
+            f"--data: y_val holds labels {int(y.min())}..{int(y.max())}; the model has "
+            f"{classes} outputs (class ids 0..{classes - 1})."
+        )
+    sensitivity = quantization_sensitivity(model, (x, y))
+    print(f"{args.file}: {model.name}, each layer alone quantized (int8, ranges observed on "
+          f"x_val), accuracy on {len(y)} samples of x_val / y_val")  # fmt: skip
+    print()
+    print(sensitivity.table())
+    leave = sensitivity.suggest(args.max_drop)
+    outcome = sensitivity.suggestions[-1]
+    print()
+    print(
+        f"to stay within {args.max_drop:g} of the baseline, leave in float: "
+        f"{', '.join(leave) or 'nothing'} (measured {sensitivity.metric} "
+        f"{outcome['metric']:.4g}, drop {outcome['drop']:.4g})"
+    )
+    return 0
+
+
 def _cmd_inspect(args) -> int:
+    if args.sensitivity or args.data is not None:
+        return _inspect_sensitivity(args)
     from tfopt.export import op_census
     from tfopt.export._files import file_sizes
     from tfopt.export._runtime import open_runner
@@ -167,7 +216,7 @@ _CLI_NAMES = {
         "path": "OUTPUT",
         "model": "MODEL",
     },
-    "inspect": {"path": "FILE"},
+    "inspect": {"path": "FILE", "model": "FILE", "data": "--data", "max_drop": "--max-drop"},
     "optimize": {
         "train_data": "--data",
         "val_data": "--data",
@@ -457,9 +506,35 @@ def build_parser() -> argparse.ArgumentParser:
     inspect_cmd = sub.add_parser(
         "inspect",
         help="sizes, inputs/outputs and op census of a .tflite or .onnx file, and whether it "
-        "is fully integer",
+        "is fully integer; with --sensitivity, a .keras model's per-layer QAT sensitivity",
     )
-    inspect_cmd.add_argument("file")
+    inspect_cmd.add_argument("file", help="a .tflite or .onnx file (a .keras with --sensitivity)")
+    inspect_cmd.add_argument(
+        "--sensitivity",
+        action="store_true",
+        help="rank the layers of a .keras model by the accuracy lost when each alone is "
+        "quantized to int8, and say which to leave in float",
+    )
+    inspect_cmd.add_argument(
+        "--data",
+        metavar="DATA.npz",
+        default=None,
+        help="with --sensitivity: an .npz holding x_train, y_train, x_val, y_val (the val split "
+        "is measured)",
+    )
+    inspect_cmd.add_argument(
+        "--max-drop",
+        type=float,
+        default=0.01,
+        help="with --sensitivity: the accuracy drop the suggestion stays within "
+        "(default: %(default)s)",
+    )
+    inspect_cmd.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="load the .keras file with Keras's safe_mode=False (runs Python code stored in "
+        "it); only for files you trust",
+    )
     inspect_cmd.set_defaults(func=_cmd_inspect)
 
     exp = sub.add_parser("export", help="export a saved .keras model to .tflite or .onnx")

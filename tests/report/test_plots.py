@@ -185,10 +185,13 @@ def test_plots_import_matplotlib_lazily_and_never_pyplot():
         "before = 'matplotlib' in sys.modules\n"
         f"figure = r.plot_pareto({ARTIFACTS!r})\n"
         "figure.savefig(sys.argv[1])\n"
-        "print(json.dumps([before, 'matplotlib.pyplot' in sys.modules, type(figure).__name__]))"
+        "from matplotlib.figure import Figure\n"
+        "png = figure._repr_png_()\n"  # what Jupyter shows, with or without pyplot's backend
+        "print(json.dumps([before, 'matplotlib.pyplot' in sys.modules,\n"
+        "                  isinstance(figure, Figure), png[:8] == b'\\x89PNG\\r\\n\\x1a\\n']))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, "/dev/null"],
         capture_output=True, text=True, check=True, timeout=120,
     )  # fmt: skip
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == [False, False, "Figure"]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [False, False, True, True]

@@ -223,6 +223,7 @@ _CLI_NAMES = {
         "model": "MODEL",
         "teacher": "--teacher",
         "out_dir": "--out",
+        "log_dir": "--log-dir",
     },
 }
 
@@ -445,6 +446,7 @@ def _cmd_optimize(args) -> int:
     run = lambda: pipeline.optimize(  # noqa: E731
         model, train, val, recipe, teacher=teacher, out_dir=args.out,
         verbose=0 if args.json else "auto", log=log, safe_mode=not args.unsafe,
+        log_dir=args.log_dir,
     )  # fmt: skip
     if args.json:
         with _StdoutToStderr():
@@ -455,6 +457,8 @@ def _cmd_optimize(args) -> int:
     print()
     print(result.table())
     print()
+    for note in result.notes[1:]:  # the first says which loss, printed when the run began
+        print(f"note: {note}")
     print(
         f"Accuracy and loss on {len(val[0])} validation samples (x_val, y_val); every file was "
         "run on them in its runtime and compared with its Keras model; latency is the median "
@@ -606,6 +610,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="epochs of each training stage (default: each stage's, 3)",
     )
     opt.add_argument("--out", required=True, metavar="DIR", help="the output directory")
+    opt.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        help="TensorBoard logs: per-layer sparsity while pruning, quantization ranges in QAT",
+    )
     opt.add_argument(
         "--json", action="store_true", help="print the result as JSON (nothing else on stdout)"
     )

@@ -37,6 +37,7 @@ class Plan:
     out_dir: Path
     steps: dict  # stage kind -> training steps in that stage
     prune_schedule: object = None  # the tfopt.pruning schedule of the prune stage
+    log_dir: Path | None = None  # TensorBoard logs of the prune and qat stages
     preserve_sparsity: bool = False
 
     def loss(self) -> keras.losses.Loss:
@@ -105,7 +106,7 @@ def _refused_by_safe_mode(err: Exception) -> bool:
 
 
 def copy_model(model):
-    """A new, uncompiled model of the same graph and weights (no optimizer state)."""
+    """A new model of the same graph and weights, sharing no variables with `model`."""
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     return copy
@@ -379,7 +380,9 @@ def _check_out_dir(out_dir) -> Path:
     return path
 
 
-def preflight(model, train_data, val_data, recipe: Recipe, teacher, out_dir, safe_mode) -> Plan:
+def preflight(
+    model, train_data, val_data, recipe: Recipe, teacher, out_dir, safe_mode, log_dir=None
+) -> Plan:
     """Checks everything that can be checked before training; returns the `Plan`.
 
     Raises:
@@ -443,5 +446,12 @@ def preflight(model, train_data, val_data, recipe: Recipe, teacher, out_dir, saf
         calibration = min(ptq.calibration_samples, len(x_train))
         if calibration < 1:
             raise ValueError("Stage 'ptq': no training samples to calibrate on.")
+    if log_dir is not None:
+        if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
+            raise TypeError(
+                "Argument `log_dir` must be None or a directory path. "
+                f"Received: log_dir={log_dir!r}"
+            )
+        plan.log_dir = Path(log_dir)
     plan.out_dir = _check_out_dir(out_dir)
     return plan

@@ -52,7 +52,10 @@ def _figures(result: OptimizeResult, plan) -> dict:
         float_model = result.stages[before].model if before >= 0 else result.baseline.model
         written["quantization-error"] = _save(
             report.plot_quantization_error(
-                float_model, result["qat"].model, plan.x_val[:QUANTIZATION_ERROR_SAMPLES]
+                float_model,
+                result["qat"].model,
+                plan.x_val[:QUANTIZATION_ERROR_SAMPLES],
+                weights="qat",  # the QAT model's trained weights in both: quantization alone
             ),
             out / "quantization-error.png",
         )
@@ -66,8 +69,9 @@ _FIGURE_TEXT = {
     "(median batch-1 run).",
     "sparsity-schedule": "The pruning stage's sparsity schedule over its training steps.",
     "layer-sparsity": "Sparsity of each pruned layer after the pruning stage.",
-    "quantization-error": "Per-layer quantization error of the QAT model against the float "
-    "model it was made from (SQNR, dB; higher is better).",
+    "quantization-error": "Per-layer quantization error of the QAT model: each quantized "
+    "layer's output against the same layer in float with the same trained weights (SQNR, dB; "
+    "higher is better).",
 }
 
 

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from tfopt import export as _export
-from tfopt.pipeline._checks import Plan, copy_model, optimizer
+from tfopt.pipeline._checks import Plan, optimizer
 from tfopt.pipeline.result import StageResult
 from tfopt.pipeline.stages import DistillStage, PruneStage, PTQStage, QATStage
 
@@ -49,7 +49,9 @@ def save(result: StageResult, plan: Plan) -> StageResult:
     size is the model's, not its training's.
     """
     path = plan.out_dir / f"{result.name}.keras"
-    copy_model(result.model).save(path)
+    # The same layers in a new, uncompiled functional model: nothing of training is saved.
+    model = result.model
+    keras.Model(model.inputs, model.outputs, name=model.name).save(path)
     result.path = str(path)
     result.bytes, result.gzip_bytes = _export.file_sizes(path)
     return result
@@ -111,7 +113,10 @@ def run_prune(stage: PruneStage, model, plan: Plan, verbose, log) -> StageResult
         leave_dense=list(stage.leave_dense),
     )
     log(f"stage 'prune': {plan.prune_schedule!r}")
-    history = _fit(pruned, stage, plan, verbose, [pruning.UpdatePruningStep()], log=log)
+    callbacks = [pruning.UpdatePruningStep()]
+    if plan.log_dir is not None:
+        callbacks.append(pruning.PruningSummaries(log_dir=str(plan.log_dir / "prune")))
+    history = _fit(pruned, stage, plan, verbose, callbacks, log=log)
     stripped = pruning.strip_pruning(pruned)
     return StageResult(
         "prune", stripped, {**evaluate(stripped, plan), **_last(history)}, sparsity(stripped),
@@ -128,7 +133,10 @@ def run_qat(stage: QATStage, model, plan: Plan, verbose, log) -> StageResult:
     )
     if plan.preserve_sparsity:
         log("stage 'qat': preserve_sparsity=True (the pruned zeros stay zero)")
-    history = _fit(qat, stage, plan, verbose, log=log)
+    callbacks = []
+    if plan.log_dir is not None:
+        callbacks.append(quantization.QuantizationSummaries(log_dir=str(plan.log_dir / "qat")))
+    history = _fit(qat, stage, plan, verbose, callbacks, log=log)
     return StageResult(
         "qat", qat, {**evaluate(qat, plan), **_last(history)}, sparsity(qat),
         history=history, stage=stage,

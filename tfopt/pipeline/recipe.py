@@ -237,6 +237,9 @@ class Recipe:
         Example:
 
         ```python
+        from tfopt.pipeline import ExportStage, PruneStage, Recipe
+
+        Recipe([PruneStage(sparsity=0.8), ExportStage()]).to_file("recipe.yaml")
         recipe = Recipe.from_file("recipe.yaml")
         ```
 

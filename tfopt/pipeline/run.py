@@ -95,6 +95,7 @@ def optimize(
     verbose="auto",
     log=print,
     safe_mode: bool = True,
+    log_dir=None,
 ) -> OptimizeResult:
     """Runs a recipe of stages on a trained classifier and writes verified files and reports.
 
@@ -139,6 +140,11 @@ def optimize(
         safe_mode: Keras's `safe_mode` for the `.keras` files this call loads
             (a teacher given by path): False runs Python code stored in them
             (Lambda layers); only for files you trust. Defaults to `True`.
+        log_dir: TensorBoard logs: per-layer sparsity of the pruning stage
+            (`log_dir/prune`, `tfopt.pruning.PruningSummaries`) and per-layer
+            quantization ranges of the QAT stage (`log_dir/qat`,
+            `tfopt.quantization.QuantizationSummaries`). Defaults to `None`
+            (no logs).
 
     Returns:
         An `OptimizeResult`: per stage the model and its validation metrics,
@@ -156,19 +162,30 @@ def optimize(
     recipe = _as_recipe(recipe)
     if not isinstance(safe_mode, bool):
         raise TypeError(f"Argument `safe_mode` must be a bool. Received: safe_mode={safe_mode!r}")
+    run = {
+        "teacher": teacher,
+        "out_dir": out_dir,
+        "verbose": verbose,
+        "log": log,
+        "safe_mode": safe_mode,
+        "log_dir": log_dir,
+    }
     if safe_mode:  # Keras's own setting stays (keras.config.enable_unsafe_deserialization)
-        return _optimize(model, train_data, val_data, recipe, teacher, out_dir, verbose, log, True)
+        return _optimize(model, train_data, val_data, recipe, **run)
     from keras.src.saving.serialization_lib import SafeModeScope
 
     with SafeModeScope(False):  # the user trusts the model: its Lambda layers may be rebuilt
-        return _optimize(
-            model, train_data, val_data, recipe, teacher, out_dir, verbose, log, False
-        )
+        return _optimize(model, train_data, val_data, recipe, **run)
 
 
-def _optimize(model, train_data, val_data, recipe, teacher, out_dir, verbose, log, safe_mode):
-    plan = _checks.preflight(model, train_data, val_data, recipe, teacher, out_dir, safe_mode)
+def _optimize(
+    model, train_data, val_data, recipe, *, teacher, out_dir, verbose, log, safe_mode, log_dir
+):
+    # Seeded first: the copy the stages train draws its layers' seeds (Dropout) here.
     keras.utils.set_random_seed(recipe.seed)
+    plan = _checks.preflight(
+        model, train_data, val_data, recipe, teacher, out_dir, safe_mode, log_dir
+    )
     notes = [
         f"loss: {type(plan.loss()).__name__}(from_logits={plan.from_logits}); from_logits "
         + ("as the recipe says" if recipe.from_logits is not None else "told from the outputs")

@@ -13,9 +13,9 @@ recipe.to_dict()["stages"][0]["sparsity"]    # 0.8: recipes are plain data
 ```
 """
 
+import importlib
+
 from tfopt.pipeline.recipe import Recipe
-from tfopt.pipeline.result import ExportedFile, OptimizeResult, StageResult
-from tfopt.pipeline.run import optimize
 from tfopt.pipeline.stages import (
     DistillStage,
     ExportStage,
@@ -24,6 +24,14 @@ from tfopt.pipeline.stages import (
     QATStage,
     TrainingStage,
 )
+
+# Loaded on first use: recipes are plain data, and reading one loads no TensorFlow.
+_LAZY = {
+    "optimize": "run",
+    "OptimizeResult": "result",
+    "StageResult": "result",
+    "ExportedFile": "result",
+}
 
 __all__ = [
     "DistillStage",
@@ -38,3 +46,15 @@ __all__ = [
     "TrainingStage",
     "optimize",
 ]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -49,15 +49,43 @@ def clone_layer(layer, copy_weights: bool = False):
     return copy
 
 
-def check_layer_class(layer_class, argument: str = "layer_class") -> None:
-    """Raises TypeError unless `layer_class` is a Keras layer class (for registries)."""
+def check_layer_class(
+    layer_class, argument: str = "layer_class", operations: bool = False
+) -> None:
+    """Raises TypeError unless `layer_class` is a Keras layer class (for registries).
+
+    With `operations`, any `keras.Operation` class (the `ops` calls a functional
+    model records, e.g. `x + 3.0`) is accepted too.
+    """
     import keras
 
-    if not (isinstance(layer_class, type) and issubclass(layer_class, keras.layers.Layer)):
+    base = keras.Operation if operations else keras.layers.Layer
+    if not (isinstance(layer_class, type) and issubclass(layer_class, base)):
+        what = "keras.layers.Layer or keras.Operation" if operations else "keras.layers.Layer"
         raise TypeError(
-            f"Argument `{argument}` must be a subclass of keras.layers.Layer. "
+            f"Argument `{argument}` must be a subclass of {what}. "
             f"Received: {argument}={layer_class!r}"
         )
+
+
+def operation_classes(module: str, names) -> dict:
+    """{name: class} of the Keras operations `names` in `keras.src.ops.<module>`.
+
+    The classes a functional model records for `keras.ops` calls (`x + 3.0` is
+    `Add`); Keras exports the functions, not these classes. A name this Keras
+    does not have is left out.
+    """
+    import importlib
+
+    mod = importlib.import_module(f"keras.src.ops.{module}")
+    return {name: getattr(mod, name) for name in names if hasattr(mod, name)}
+
+
+def is_operation_node(operation) -> bool:
+    """True for a Keras operation (an `ops` call) that is not a layer."""
+    import keras
+
+    return isinstance(operation, keras.Operation) and not isinstance(operation, keras.layers.Layer)
 
 
 def registry_items(value, what: str, example: str) -> list:

@@ -35,6 +35,31 @@ def _unet(i, up, chain=False):
     return L.Dense(10)(L.GlobalAveragePooling2D()(x))
 
 
+def _hard_sigmoid(x):
+    """keras.applications.MobileNetV3's: `ops` nodes x + 3.0 and * (1/6) around a ReLU6."""
+    return L.ReLU(6.0)(x + 3.0) * (1.0 / 6.0)
+
+
+def _squeeze_excite(i):
+    x = L.Conv2D(8, 3, padding="same", activation="relu")(i)
+    s = L.GlobalAveragePooling2D(keepdims=True)(x)
+    s = _hard_sigmoid(L.Conv2D(8, 1)(L.Conv2D(4, 1, activation="relu")(s)))
+    return _head(L.Multiply()([x, s]))
+
+
+def _ops_shapes(i):
+    """Slicing, transpose, reshape and mean recorded as `ops` nodes."""
+    x = L.Conv2D(4, 3, padding="same", activation="relu")(i)
+    moved = keras.ops.reshape(keras.ops.transpose(x[:, 1:, :, :], (0, 2, 1, 3)), (-1, 7 * 8 * 4))
+    pooled = keras.ops.mean(x, axis=(1, 2))
+    return L.Dense(10)(L.Concatenate()([L.Dense(8)(moved), pooled]))
+
+
+def _swish_ops(i):
+    x = L.Conv2D(4, 3)(i)
+    return _head(x * keras.ops.sigmoid(x) - 0.5)
+
+
 def _dense_block(i):
     """DenseNet-style: each concat's output feeds the next concat and a conv."""
     x0 = L.Conv2D(4, 3, padding="same")(i)
@@ -91,6 +116,13 @@ CASES = {
         lambda i: _head(L.Concatenate()([i, L.Conv2D(4, 3, padding="same")(i)])),
     ),
     "dense_block_nested_concat": ((8, 8, 1), _dense_block),
+    # Keras operation nodes (`x + 3.0`, `ops.mean`...): MobileNetV3's hard sigmoid and
+    # squeeze-excite were refused ("Layer 'add' (Add) is not supported").
+    "ops_hard_sigmoid": ((8, 8, 1), lambda i: _head(_hard_sigmoid(L.Conv2D(4, 3)(i)))),
+    "ops_squeeze_excite": ((8, 8, 1), _squeeze_excite),
+    "ops_slice_transpose_reshape_mean": ((8, 8, 1), _ops_shapes),
+    "ops_sigmoid_multiply_subtract": ((8, 8, 1), _swish_ops),
+    "hard_swish": ((8, 8, 1), lambda i: _head(L.Activation("hard_swish")(L.Conv2D(4, 3)(i)))),
     "rescaling_input": (
         (8, 8, 1),
         lambda i: _head(L.Conv2D(4, 3, activation="relu")(L.Rescaling(2.0, offset=-1.0)(i))),
@@ -336,3 +368,28 @@ def test_shared_quantize_arguments():
     shared = tq.SharedQuantize(members=2)
     with pytest.raises(ValueError, match="member"):
         shared(keras.Input((4,)), member=2)
+
+
+def test_operation_without_int8_kernel_stays_float_and_is_named(data, tmp_path):
+    """An `ops` call TFLite has no int8 kernel for (exp) stays float, said twice."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 1))
+    x = L.Conv2D(4, 3)(inp)
+    model = keras.Model(inp, _head(keras.ops.exp(x * 0.1)))
+    with pytest.warns(UserWarning, match=r"stay float.*exp.*\(Exp\)"):
+        qat = tq.quantize_model(model)
+    x_train, x_test = data.x_train, data.x_test
+    qat.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    qat.fit(x_train, data.y_train, epochs=1, batch_size=64, verbose=0)
+    result = tfopt.export.to_tflite(qat, tmp_path / "exp.tflite", verify_data=x_test)
+    census = tfopt.export.op_census(result.path)
+    assert [o.input_dtypes[0] for o in census.of_type("EXP")] == ["float32"]
+    assert [o.input_dtypes[0] for o in census.of_type("CONV_2D")] == ["int8"]
+    assert any("EXP" in note for note in result.notes), result.notes
+    within, worst = helpers.parity_in_steps(result.parity, qat, x_test)
+    assert within >= 0.999 and worst <= 2.0 + helpers.STEP_SLACK, (within, worst)
+
+
+def test_operation_registrations_are_listed():
+    names = tq.supported_layers()
+    assert {"ops.Add", "ops.Multiply", "ops.Mean", "ops.Reshape", "Add"} <= set(names)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 
-from tfopt._keras import clone_layer
+from tfopt._keras import clone_layer, is_operation_node
 from tfopt.quantization import _batchnorm, registry, tflite_scheme
 from tfopt.quantization.annotate import QuantizeAnnotate
 from tfopt.quantization.config import QuantizationConfig
@@ -12,6 +14,9 @@ from tfopt.quantization.float_boundary import FloatBoundary
 from tfopt.quantization.quantize_config import LayerQuantizeConfig
 from tfopt.quantization.quantize_wrapper import QuantizeLayer, QuantizeWrapper
 from tfopt.quantization.shared_quantize import SharedQuantize
+
+# The kinds an operation node (an `ops` call, no weights) can be registered with.
+_OPERATION_KINDS = ("output", "activation", "passthrough", "concat")
 
 # States of a tensor in the rebuilt graph.
 _FLOAT, _QUANT, _PENDING = "float", "quantized", "pending-activation"
@@ -56,6 +61,8 @@ class _Planner:
             self.consumers.setdefault(id(out), []).append(None)  # a model output
         self.annotated_only = annotated_only
         self.entries = {}  # id(layer) -> (inner layer, quantize, custom QuantizeConfig)
+        self.producer = {id(out): node for node in self.nodes for out in node.outputs}
+        self.float_operations = []  # operation nodes with no int8 kernel: left in float
         seen = set()
         for node in self.nodes:
             layer = node.operation
@@ -65,11 +72,13 @@ class _Planner:
                     "QAT needs one set of ranges per call: give each call its own layer."
                 )
             seen.add(id(layer))
-            self.entries[id(layer)] = self._entry(layer)
+            if is_operation_node(layer):
+                self.entries[id(layer)] = self._operation_entry(node)
+            else:
+                self.entries[id(layer)] = self._entry(layer)
         self.folded = {}  # id(bn node) -> producing node
         for node in self.nodes:
             self._plan_fold(node)
-        self.producer = {id(out): node for node in self.nodes for out in node.outputs}
         self.groups = _ConcatGroups(self)
 
     def _entry(self, layer):
@@ -87,6 +96,29 @@ class _Planner:
         if quantize and custom is None and spec is None:
             raise _unsupported_error(inner)
         return inner, quantize and (custom is not None or spec is not None), custom
+
+    def _operation_entry(self, node):
+        """An `ops` call (`x + 3.0`, `ops.mean`...): quantized where TFLite has the int8 kernel.
+
+        With annotations (`quantize_apply`), an operation is quantized when every
+        tensor it reads comes from a quantized layer. One with no int8 kernel stays
+        float (listed in `float_operations`; the file names it too).
+        """
+        op = node.operation
+        spec = registry.spec_for(op)
+        if spec is not None and spec.kind not in _OPERATION_KINDS:
+            raise ValueError(
+                f"Operation {op.name!r} ({type(op).__name__}) is registered with kind "
+                f"{spec.kind!r}; an operation node has no weights to fold or wrap, so its "
+                f"LayerSpec kind must be one of {_OPERATION_KINDS}."
+            )
+        quantize = spec is not None
+        if quantize and self.annotated_only:
+            producers = [self.producer.get(id(t)) for t in node.input_tensors]
+            quantize = all(p is not None and self.entries[id(p.operation)][1] for p in producers)
+        elif spec is None:
+            self.float_operations.append(op)
+        return op, quantize, None
 
     def spec(self, node):
         inner, quantize, custom = self.entries[id(node.operation)]
@@ -316,6 +348,16 @@ def transform(
 ):
     """The QAT model of a functional `model` (layers cloned; `model` is left as it was)."""
     plan = _Planner(model, annotated_only)
+    if plan.float_operations:
+        names = ", ".join(f"{op.name} ({type(op).__name__})" for op in plan.float_operations[:8])
+        more = " ..." if len(plan.float_operations) > 8 else ""
+        warnings.warn(
+            f"Model {model.name!r}: {len(plan.float_operations)} operation node(s) have no int8 "
+            f"TFLite kernel tfopt knows of and stay float (dequantized before, quantized "
+            f"after): {names}{more}. The exported file lists them as ops left in float; "
+            "tfopt.quantization.register_layer(<its class>, LayerSpec(...)) declares one.",
+            stacklevel=3,
+        )
     values: dict[int, tuple] = {}  # id(old tensor) -> (new tensor, state)
     new_inputs = []
     for t in model.inputs:
@@ -390,8 +432,20 @@ def transform(
             for t in node.input_tensors:
                 args_map[id(t)] = values[id(t)][0]
         args, kwargs = node.arguments.fill_in(args_map)
-        clone = clone_layer(inner)
-        if custom is not None:
+        operation = is_operation_node(inner)
+        clone = inner if operation else clone_layer(inner)
+        if operation and quantize and spec.kind != "passthrough":
+            # An `ops` call: rebuilt as it is, its output quantized after it unless a
+            # consumer quantizes it (a fused ReLU, a concat) or it joins a shared range.
+            layer, bn = clone, None
+            member = groups.node_member.get(id(node))
+            pending = plan.output_absorbed(node) and member is None
+            state = _PENDING if pending else _QUANT
+            post = None
+            if not pending and member is None:
+                quantizer = LayerQuantizeConfig(config=config).get_output_quantizers(inner)[0]
+                post = QuantizeLayer(quantizer, name=f"quant_{inner.name}")
+        elif custom is not None:
             layer = QuantizeWrapper(clone, custom)
             quantizes = custom.get_output_quantizers(clone) or (
                 custom.get_activations_and_quantizers(clone)
@@ -439,6 +493,8 @@ def transform(
         if kwargs.get("mask", 1) is None and not getattr(layer, "_call_has_mask_arg", False):
             kwargs = {k: v for k, v in kwargs.items() if k != "mask"}  # recorded mask=None
         outputs = layer(*args, **kwargs)
+        if operation and quantize and spec.kind != "passthrough" and post is not None:
+            outputs = post(outputs)
         member = groups.node_member.get(id(node)) if quantize and custom is None else None
         if member is not None:  # its output on its concat group's shared range
             outputs = shared[member[0]](outputs, member=member[1])
@@ -450,7 +506,9 @@ def transform(
                 # even when the op runs float, and carries it on through Reshape & co.
                 new = FloatBoundary(name=f"float_boundary_{old.name}".replace("/", "_"))(new)
                 values[id(old)] = (new, state)
-        if not (spec is not None and spec.separable and quantize and custom is None):
+        if not operation and not (
+            spec is not None and spec.separable and quantize and custom is None
+        ):
             weight_copies.append((clone, inner.get_weights()))
         if bn is not None:
             weight_copies.append((bn[0], bn[1].get_weights()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from tfopt._keras import clone_layer, is_graph_model, is_tf_keras
+from tfopt._keras import clone_layer, is_graph_model, is_operation_node, is_tf_keras
 from tfopt.quantization import _transform
 from tfopt.quantization.annotate import QuantizeAnnotate
 from tfopt.quantization.config import QuantizationConfig, resolve_config
@@ -124,16 +124,21 @@ def quantize_annotate_layer(to_annotate, quantize_config: QuantizeConfig | None 
     ```
 
     Args:
-        to_annotate: a Keras 3 layer.
+        to_annotate: a Keras 3 layer. A Keras operation node (`x + 3.0`, an `ops`
+            call that `keras.models.clone_model` hands to its `clone_function`)
+            is returned as it is: `quantize_apply` quantizes an operation whose
+            inputs all come from quantized layers, when TFLite has its int8 kernel.
         quantize_config: a `QuantizeConfig` for the layer. Defaults to `None`
             (the built-in layer table).
 
     Returns:
-        A `QuantizeAnnotate` wrapping the layer.
+        A `QuantizeAnnotate` wrapping the layer (an operation node unchanged).
 
     Raises:
-        TypeError: `to_annotate` is not a Keras 3 layer.
+        TypeError: `to_annotate` is not a Keras 3 layer or operation.
     """
+    if is_operation_node(to_annotate) and quantize_config is None:
+        return to_annotate
     if isinstance(to_annotate, keras.Model) or not isinstance(to_annotate, keras.layers.Layer):
         raise TypeError(
             "Argument `to_annotate` must be a Keras 3 layer (use quantize_annotate_model for a "
@@ -165,6 +170,8 @@ def quantize_annotate_model(to_annotate: keras.Model) -> keras.Model:
 
     def annotate(layer):
         if isinstance(layer, (QuantizeAnnotate, keras.layers.InputLayer)):
+            return layer
+        if is_operation_node(layer):  # an `ops` call: quantize_apply decides from its inputs
             return layer
         return QuantizeAnnotate(clone_layer(layer))
 

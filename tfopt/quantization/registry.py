@@ -205,7 +205,10 @@ def register_layer(layer_class: type, spec: LayerSpec | SpecRule, *, override: b
     ```
 
     Args:
-        layer_class: a subclass of `keras.layers.Layer`.
+        layer_class: a subclass of `keras.layers.Layer`, or of `keras.Operation`
+            for the `ops` calls a functional model records as nodes (`x + 3.0`,
+            `ops.mean`, slicing); an operation node takes the spec's kind, with
+            no weights.
         spec: a `LayerSpec`, or a callable `spec(layer) -> LayerSpec | None`.
         override: replace an existing registration. Defaults to `False`.
 
@@ -213,11 +216,11 @@ def register_layer(layer_class: type, spec: LayerSpec | SpecRule, *, override: b
         `layer_class` (so this works as a decorator's body).
 
     Raises:
-        TypeError: `layer_class` is not a Keras layer class, or `spec` is neither a
-            LayerSpec nor callable.
+        TypeError: `layer_class` is not a Keras layer or operation class, or `spec`
+            is neither a LayerSpec nor callable.
         ValueError: the class is registered already and `override` is False.
     """
-    check_layer_class(layer_class)
+    check_layer_class(layer_class, operations=True)
     if isinstance(spec, type) or (not isinstance(spec, LayerSpec) and not callable(spec)):
         raise TypeError(
             "Argument `spec` must be a tfopt.quantization.LayerSpec or a function of the layer "
@@ -276,16 +279,19 @@ def spec_for(layer) -> LayerSpec | None:
 def supported_layers() -> list[str]:
     """Class names of the layers QAT handles (built-in and registered), sorted.
 
-    Keras's own layers by name ("Conv2D"), others by module and name
-    ("my_package.layers.MyConv"), so a user's class is never confused with a
-    Keras one of the same name.
+    Keras's own layers by name ("Conv2D"), Keras operation nodes as "ops.Add",
+    others by module and name ("my_package.layers.MyConv"), so a user's class is
+    never confused with a Keras one of the same name.
 
     Returns:
         A list of class names.
     """
-    return sorted(
-        cls.__name__
-        if cls.__module__.startswith("keras.")
-        else f"{cls.__module__}.{cls.__qualname__}"
-        for cls in _REGISTRY
-    )
+    return sorted(_display_name(cls) for cls in _REGISTRY)
+
+
+def _display_name(cls) -> str:
+    if cls.__module__.startswith("keras.src.ops."):  # an operation node, e.g. ops.Add
+        return f"ops.{cls.__name__}"
+    if cls.__module__.startswith("keras."):
+        return cls.__name__
+    return f"{cls.__module__}.{cls.__qualname__}"

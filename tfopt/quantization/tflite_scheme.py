@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import keras
 
+from tfopt._keras import operation_classes
 from tfopt.quantization.registry import LayerSpec, register_layer
 
 L = keras.layers
@@ -65,13 +66,20 @@ def own_activation_fusable(layer) -> bool:
     return activation_name(getattr(layer, "activation", None)) in _FUSABLE
 
 
+# Keras operation nodes that are activations: {class name: activation name}.
+_ACTIVATION_OPS = {"Sigmoid": "sigmoid", "Softmax": "softmax", "Tanh": "tanh", "Gelu": "gelu"}
+
+
 def output_activation(layer) -> str:
     """The activation a layer's output went through last ('softmax', 'relu', 'linear'...).
 
     A layer without an `activation` gives 'linear'; an unnamed function gives ''.
+    An operation node (`ops.sigmoid(x)`) gives its function's name.
     """
     if isinstance(layer, L.Softmax):
         return "softmax"
+    if type(layer).__module__.startswith("keras.src.ops."):
+        return _ACTIVATION_OPS.get(type(layer).__name__, "linear")
     return activation_name(getattr(layer, "activation", None))
 
 
@@ -119,10 +127,17 @@ register_layer(L.Conv1D, _conv1d)
 register_layer(
     L.ReLU, lambda layer: LayerSpec("activation" if is_fusable_activation(layer) else "output")
 )
-register_layer(
-    L.Activation,
-    lambda layer: LayerSpec("activation" if is_fusable_activation(layer) else "output"),
-)
+def _activation_layer(layer):
+    # relu/relu6: fused into the op before; linear (keras.applications' classifier
+    # with classifier_activation=None): an identity, on its input's grid.
+    if is_fusable_activation(layer):
+        return LayerSpec("activation")
+    if activation_name(layer.activation) == "linear":
+        return LayerSpec("passthrough")
+    return LayerSpec("output")
+
+
+register_layer(L.Activation, _activation_layer)
 register_layer(L.Add, LayerSpec("output", fuses_activation=True))
 register_layer(L.Subtract, LayerSpec("output", fuses_activation=True))
 register_layer(L.Multiply, LayerSpec("output"))
@@ -158,3 +173,28 @@ register_layer(
         "passthrough" if layer.interpolation == "nearest" else "output", int16_calibrator=True
     ),
 )
+
+# --- Keras operation nodes (`x + 3.0`, `ops.mean(x)`, `x[:, 1:]`) ---------------------
+# A functional model records `ops` calls as nodes. Their int8 TFLite kernels: ADD, SUB
+# and MUL with a constant or tensor (own output scale; ADD/SUB fuse a ReLU), MEAN
+# (own output scale), RELU/RELU6 (fused into the op before them), LOGISTIC/SOFTMAX/
+# TANH (fixed output scales), GELU; RESHAPE, TRANSPOSE, SQUEEZE, EXPAND_DIMS,
+# STRIDED_SLICE keep their input's scale; CONCATENATION takes one scale.
+for _cls in operation_classes("numpy", ("Add", "Subtract")).values():
+    register_layer(_cls, LayerSpec("output", fuses_activation=True))
+for _cls in operation_classes("numpy", ("Multiply", "Mean")).values():
+    register_layer(_cls, LayerSpec("output"))
+for _cls in operation_classes("nn", ("Sigmoid", "Softmax", "Gelu")).values():
+    register_layer(_cls, LayerSpec("output"))
+for _cls in operation_classes("numpy", ("Tanh",)).values():
+    register_layer(_cls, LayerSpec("output"))
+for _cls in operation_classes("nn", ("Relu", "Relu6")).values():
+    register_layer(_cls, LayerSpec("activation"))
+for _cls in operation_classes(
+    "numpy", ("Reshape", "Transpose", "Squeeze", "ExpandDims", "GetItem")
+).values():
+    register_layer(_cls, LayerSpec("passthrough"))
+for _cls in operation_classes("core", ("Slice",)).values():
+    register_layer(_cls, LayerSpec("passthrough"))
+for _cls in operation_classes("numpy", ("Concatenate",)).values():
+    register_layer(_cls, LayerSpec("concat"))

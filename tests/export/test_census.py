@@ -65,6 +65,15 @@ def test_int8_io_file_is_fully_integer(files):
     assert census.inputs[0].name == "features"  # the signature's name, not a tensor path
 
 
+def test_qat_model_takes_int8_io_without_naming_int8(models, tmp_path):
+    # quantization=None exports a QAT model to int8 ("int8-qat"): int8 I/O applies as
+    # with "int8" (it was refused with "needs a full-integer model ... 'float32'").
+    _, qat, x = models
+    result = export.to_tflite(qat, tmp_path / "io.tflite", int8_io=True, verify_data=x)
+    assert result.quantization == "int8-qat"
+    assert export.op_census(result.path).integer_summary() == "yes (int8 input, int8 output)"
+
+
 def test_onnx_files(files):
     census = export.op_census(files["onnx"])
     assert census.inputs == (export.TensorInfo("features", "float32"),)

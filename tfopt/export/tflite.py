@@ -220,8 +220,9 @@ def to_tflite(
             array, a dict of arrays keyed by input name (any order), a list of arrays
             in `model.inputs` order, a tf.data.Dataset (of x or (x, y)), or a
             generator. Defaults to `None`.
-        int8_io: with "int8", make the model's inputs and outputs int8 too
-            (int16 with "int16x8"); `verify` quantizes for you. Defaults to `False`.
+        int8_io: with "int8" or a QAT model, make the model's inputs and outputs
+            int8 too (int16 with "int16x8" or a 16x8 QAT model); `verify`
+            quantizes for you. Defaults to `False`.
         input_signature: for subclassed models: a tf.TensorSpec, a shape tuple, or
             a list of those. Defaults to `None`.
         verify_data: inputs for the parity check. Defaults to `None`: up to 64
@@ -259,11 +260,6 @@ def to_tflite(
         if not isinstance(value, bool):
             raise TypeError(f"Argument `{flag}` must be a bool. Received: {flag}={value!r}")
     quantization = _check_quantization(quantization)
-    if int8_io and quantization not in _NEEDS_DATA:
-        raise ValueError(
-            "Argument `int8_io=True` needs a full-integer model: quantization='int8' or "
-            f"'int16x8'. Received: quantization={quantization!r}"
-        )
     if not isinstance(num_calibration_samples, int) or num_calibration_samples < 1:
         raise ValueError(
             "Argument `num_calibration_samples` must be an int >= 1. "
@@ -277,6 +273,12 @@ def to_tflite(
             f"tf_keras.Input(shape, batch_size={batch_size}) instead."
         )
     quantization = _qat_quantization(model, quantization)  # QAT models: see below
+    if int8_io and quantization not in (*_NEEDS_DATA, _QAT, _QAT16):
+        raise ValueError(
+            "Argument `int8_io=True` needs a full-integer model: quantization='int8' or "
+            "'int16x8', or a QAT model (tfopt.quantization.quantize_model). "
+            f"Received: quantization={quantization!r}"
+        )
     bar = acceptance.resolve_bar(parity_bar, quantization)
     _model.check_finite_weights(model)
     specs = _model.input_specs(model, input_signature)

@@ -66,12 +66,39 @@ def parity_inputs(verify_data, specs):
     return _model.random_inputs(specs, 32), "random"
 
 
+def _without_constant_captures(function, specs):
+    """`function`, with the constant tensors it captures folded into its graph.
+
+    tf2onnx makes every non-variable tensor a traced function captures a graph
+    input of the file (a Keras Normalization's mean and variance became two extra
+    inputs, and the file could not be run on the model's data).
+    """
+    import tensorflow as tf
+
+    concrete = function.get_concrete_function()
+    if all(t.dtype == tf.resource for t in concrete.captured_inputs):
+        return function
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    frozen = convert_variables_to_constants_v2(concrete)
+
+    @tf.function(input_signature=specs, autograph=False)
+    def serve(*args):
+        return frozen(*args)
+
+    return serve
+
+
 def convert(model, specs, opset, what="model"):
     """tf2onnx's from_function on the model's inference function (traced for ONNX), quietly."""
     tf2onnx = import_tf2onnx()
     try:
         with _quiet.quiet() as log:
-            serve = _model.serving_function(model, specs, "onnx")
+            serve = _without_constant_captures(
+                _model.serving_function(model, specs, "onnx"), specs
+            )
             model_proto, _ = tf2onnx.convert.from_function(
                 serve, input_signature=specs, opset=opset
             )

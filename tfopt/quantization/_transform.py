@@ -16,7 +16,7 @@ from tfopt.quantization.quantize_wrapper import QuantizeLayer, QuantizeWrapper
 from tfopt.quantization.shared_quantize import SharedQuantize
 
 # The kinds an operation node (an `ops` call, no weights) can be registered with.
-_OPERATION_KINDS = ("output", "activation", "passthrough", "concat")
+_OPERATION_KINDS = ("output", "activation", "passthrough", "concat", "float")
 
 # States of a tensor in the rebuilt graph.
 _FLOAT, _QUANT, _PENDING = "float", "quantized", "pending-activation"
@@ -95,6 +95,10 @@ class _Planner:
         spec = registry.spec_for(inner)
         if quantize and custom is None and spec is None:
             raise _unsupported_error(inner)
+        if custom is None and spec is not None and spec.kind == "float":
+            if quantize:  # no int8 kernel: left float on purpose, and said so
+                self.float_operations.append(inner)
+            return inner, False, None
         return inner, quantize and (custom is not None or spec is not None), custom
 
     def _operation_entry(self, node):
@@ -116,8 +120,9 @@ class _Planner:
         if quantize and self.annotated_only:
             producers = [self.producer.get(id(t)) for t in node.input_tensors]
             quantize = all(p is not None and self.entries[id(p.operation)][1] for p in producers)
-        elif spec is None:
+        elif spec is None or spec.kind == "float":
             self.float_operations.append(op)
+            quantize = False
         return op, quantize, None
 
     def spec(self, node):
@@ -176,6 +181,8 @@ class _Planner:
             return False
         if spec.kind == "concat":
             return True
+        if spec.kind == "input_transform" and self.spec(node).kind == "input_transform":
+            return True  # preprocessing (Rescaling -> Normalization) runs float, quantized once
         # Value-moving layers that commute with quantization (UpSampling2D nearest,
         # ZeroPadding, Cropping, Reshape, MaxPooling...) between the output and a
         # Concatenate: the concat's one scale reaches back through them, as the
@@ -352,10 +359,11 @@ def transform(
         names = ", ".join(f"{op.name} ({type(op).__name__})" for op in plan.float_operations[:8])
         more = " ..." if len(plan.float_operations) > 8 else ""
         warnings.warn(
-            f"Model {model.name!r}: {len(plan.float_operations)} operation node(s) have no int8 "
-            f"TFLite kernel tfopt knows of and stay float (dequantized before, quantized "
-            f"after): {names}{more}. The exported file lists them as ops left in float; "
-            "tfopt.quantization.register_layer(<its class>, LayerSpec(...)) declares one.",
+            f"Model {model.name!r}: {len(plan.float_operations)} layer(s) or operation(s) have "
+            f"no int8 TFLite kernel tfopt knows of and stay float (dequantized before, "
+            f"quantized after): {names}{more}. The exported file lists them as ops left in "
+            "float; tfopt.quantization.register_layer(<its class>, LayerSpec(...)) declares "
+            "one.",
             stacklevel=3,
         )
     values: dict[int, tuple] = {}  # id(old tensor) -> (new tensor, state)

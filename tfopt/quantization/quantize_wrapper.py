@@ -356,8 +356,13 @@ class QuantizeWrapper(keras.layers.Wrapper):
                 mapping.append((layer.bias, tf.zeros_like(layer.bias)))
         activation = getattr(layer, "activation", None)
         split = self._pre_quantizer is not None and activation is not None
+        emulated = tflite_scheme.int8_activation(
+            activation, getattr(self.quantize_config, "config", None)
+        )
         if split:
             layer.activation = keras.activations.linear
+        elif emulated is not None:  # an Activation layer: its int8 kernels' arithmetic
+            layer.activation = lambda x: emulated(x, training, flags)
         originals = [a for a, _ in self._activation_quantizers]
         if originals:
             self.quantize_config.set_quantize_activations(
@@ -380,7 +385,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
         finally:
             if originals:
                 self.quantize_config.set_quantize_activations(layer, originals)
-            if split:
+            if split or emulated is not None:
                 layer.activation = activation
         if correction is not None:
             outputs = outputs * correction
@@ -388,7 +393,9 @@ class QuantizeWrapper(keras.layers.Wrapper):
             outputs = outputs + folded_bias
         if split:
             outputs = self._pre_quantizer(outputs, training, self._pre_vars, **flags)
-            outputs = activation(outputs)
+            outputs = (
+                activation(outputs) if emulated is None else emulated(outputs, training, flags)
+            )
         if self._same_scale and self._input_source is not None:
             outputs = _kernels.onto_input_grid(
                 outputs, training, self._input_source, self.quantize_active

@@ -27,6 +27,9 @@ Kinds (`LayerSpec.kind`):
     "input_transform": runs in float on the raw input (Rescaling), output
         quantized: the integer graph starts after it.
     "batchnorm": folded into the preceding weighted layer, else output quantized.
+    "float": TFLite has no int8 kernel for it (ELU, softplus, mish...): QAT leaves
+        it float, with a `FloatBoundary` on each side, and warns; the exported
+        file lists it among the ops left in float.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ KINDS = (
     "concat",
     "input_transform",
     "batchnorm",
+    "float",
 )
 
 

@@ -83,6 +83,28 @@ def output_activation(layer) -> str:
     return activation_name(getattr(layer, "activation", None))
 
 
+def int8_activation(fn, config):
+    """What TFLite's int8 kernels compute for activation `fn`, when Keras's own is not it.
+
+    silu/swish has no int8 kernel of its own: the converter writes LOGISTIC (its
+    output on the fixed 1/256 grid) and MUL, so the sigmoid is rounded before the
+    product. Returns `f(x, training, flags)` computing that, or None (for every
+    other activation, and for 16-bit or symmetric activations, whose kernels differ).
+    """
+    from tfopt.quantization.quantizers import FixedRangeQuantizer
+
+    if activation_name(fn) not in ("silu", "swish") or config is None:
+        return None
+    if config.activation_bits != 8 or config.symmetric_activations:
+        return None
+    rounded = FixedRangeQuantizer(*FIXED_OUTPUT_RANGES["sigmoid"])
+
+    def silu(x, training, flags):
+        return x * rounded(keras.activations.sigmoid(x), training, {}, **flags)
+
+    return silu
+
+
 def int16_calibrator(layer, spec) -> bool:
     """True when a 16x8 export must route this layer through TFLite's calibrator.
 
@@ -127,14 +149,27 @@ register_layer(L.Conv1D, _conv1d)
 register_layer(
     L.ReLU, lambda layer: LayerSpec("activation" if is_fusable_activation(layer) else "output")
 )
+# Activations with an int8 kernel (or a sequence of them) whose output tfopt's
+# fake-quantization predicts: fixed-range LOGISTIC/TANH/SOFTMAX, GELU, HARD_SWISH,
+# LEAKY_RELU, and silu as LOGISTIC + MUL (`int8_activation`).
+_INT8_ACTIVATIONS = ("sigmoid", "tanh", "softmax", "gelu", "hard_silu", "silu", "leaky_relu")
+# Clipping activations the conv / fully-connected / add kernels fuse (RELU_N1_TO_1).
+_FUSED_CLIPS = ("hard_tanh",)
+
+
 def _activation_layer(layer):
-    # relu/relu6: fused into the op before; linear (keras.applications' classifier
-    # with classifier_activation=None): an identity, on its input's grid.
-    if is_fusable_activation(layer):
+    # relu/relu6 (and hard_tanh's clip): fused into the op before; linear
+    # (keras.applications' classifier_activation=None): an identity on its input's
+    # grid; an activation with no int8 kernel (elu, softplus, log_softmax, whose int8
+    # kernel has a fixed scale tfopt does not model...): left float.
+    name = activation_name(layer.activation)
+    if is_fusable_activation(layer) or name in _FUSED_CLIPS:
         return LayerSpec("activation")
-    if activation_name(layer.activation) == "linear":
+    if name == "linear":
         return LayerSpec("passthrough")
-    return LayerSpec("output")
+    if name in _INT8_ACTIVATIONS:
+        return LayerSpec("output")
+    return LayerSpec("float")
 
 
 register_layer(L.Activation, _activation_layer)
@@ -145,6 +180,7 @@ register_layer(L.Concatenate, LayerSpec("concat", int16_calibrator=True))
 for _cls in (L.GlobalAveragePooling1D, L.GlobalAveragePooling2D, L.Softmax, L.LeakyReLU):
     register_layer(_cls, LayerSpec("output"))
 register_layer(L.Rescaling, LayerSpec("input_transform"))
+register_layer(L.Normalization, LayerSpec("input_transform"))
 register_layer(L.BatchNormalization, LayerSpec("batchnorm"))
 register_layer(L.AveragePooling1D, LayerSpec("same_scale"))
 register_layer(L.AveragePooling2D, LayerSpec("same_scale"))

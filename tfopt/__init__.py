@@ -15,6 +15,11 @@ Saved models that hold tfopt layers (pruning and QAT wrappers, quantizers, a
 `Distiller` and its losses, schedules) load with `keras.saving.load_model` after
 `import tfopt`, in any order with `import keras`: tfopt registers its classes with
 Keras as soon as Keras is imported (right away if it already is).
+
+TensorFlow 2.19+ logs a few lines when it loads (CUDA probing, oneDNN) before it
+reads TF_CPP_MIN_LOG_LEVEL. When Keras (and with it TensorFlow) is first imported
+after `import tfopt`, those lines follow the level too: with
+`os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"` set first, the start-up is silent.
 """
 
 import importlib
@@ -89,7 +94,13 @@ class _RegisterAfterKerasImport(importlib.abc.MetaPathFinder):
         exec_module = loader.exec_module
 
         def exec_then_register(module):
-            exec_module(module)
+            from tfopt import _native_log
+
+            # Keras loads TensorFlow here, whose libraries log a few lines before
+            # TensorFlow reads TF_CPP_MIN_LOG_LEVEL: they follow that level too.
+            level = 0 if "tensorflow" in sys.modules else _native_log.min_log_level()
+            with _native_log.filtered_stderr(level, survive_abort=True):
+                exec_module(module)
             _register_saveables()
 
         loader.exec_module = exec_then_register

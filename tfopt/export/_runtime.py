@@ -74,18 +74,34 @@ def _unreadable(path, fmt, err, file_format=None) -> str:
     )
 
 
+def quiet_litert():
+    """A block in which LiteRT's INFO lines stay off stderr (warnings and errors pass).
+
+    Creating an interpreter logs "INFO: Created TensorFlow Lite XNNPACK delegate for
+    CPU." from C++ once per process: noise in a script's or a notebook's output when
+    it is tfopt that runs the file. TF_CPP_MIN_LOG_LEVEL, if set higher, applies too.
+    """
+    from tfopt._native_log import filtered_stderr, min_log_level
+
+    return filtered_stderr(max(1, min_log_level()))
+
+
 class TFLiteRunner:
     runtime = "litert"
 
     def __init__(self, path, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter
-
         self.path = Path(path)
         self.num_threads = num_threads
         # True when LiteRT's default delegate (XNNPACK) cannot prepare the file and it
         # runs on the built-in kernels (e.g. int8 FULLY_CONNECTED with sparse weights).
         self.without_default_delegates = False
-        self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        with quiet_litert():
+            self._open()
+
+    def _open(self):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interpreter = Interpreter(model_path=str(self.path), num_threads=self.num_threads)
         try:
             self._interpreter.allocate_tensors()
         except RuntimeError as err:

@@ -143,9 +143,7 @@ CASES = {
     "rescaling_normalization_input": (
         (8, 8, 1),
         lambda i: _head(
-            L.Conv2D(4, 3, activation="relu")(
-                L.Normalization()(L.Rescaling(1.0 / 16.0)(i))
-            )
+            L.Conv2D(4, 3, activation="relu")(L.Normalization()(L.Rescaling(1.0 / 16.0)(i)))
         ),
     ),
     "rescaling_input": (
@@ -437,4 +435,63 @@ def test_activation_without_int8_kernel_stays_float(activation, data, tmp_path):
     assert {o.input_dtypes[0] for o in census.of_type("FULLY_CONNECTED")} == {"int8"}
     assert {o.op for o in census.float_ops()} - {"CAST"}, "the activation runs float"
     within, worst = helpers.parity_in_steps(result.parity, qat, x_test)
+    assert within >= 0.999 and worst <= 2.0 + helpers.STEP_SLACK, (within, worst)
+
+
+def _convnext_block(i):
+    """keras.applications.ConvNeXt's pieces: a nested Sequential stem, depthwise conv,
+    LayerNormalization (float), Dense on a 4-D map, GELU, LayerScale, residual ops.Add."""
+    from keras.src.applications.convnext import LayerScale
+
+    stem = keras.Sequential(
+        [L.Conv2D(8, 2, strides=2), L.LayerNormalization(epsilon=1e-6)], name="stem"
+    )
+    x = stem(i)
+    h = L.DepthwiseConv2D(3, padding="same")(x)
+    h = L.LayerNormalization(epsilon=1e-6)(h)
+    h = L.Dense(16, activation="gelu")(h)
+    h = LayerScale(1e-1, 8)(L.Dense(8)(h))
+    return L.Dense(10)(L.GlobalAveragePooling2D()(x + h))
+
+
+def test_convnext_block_nested_sequential_layer_norm_layer_scale(data, tmp_path):
+    with pytest.warns(UserWarning, match="stay float"):  # the LayerNormalizations
+        qat, x_test, result = _qat_export((8, 8, 1), _convnext_block, data, tmp_path / "c.tflite")
+    assert "stem" not in {layer.name for layer in qat.layers}  # inlined
+    census = tfopt.export.op_census(result.path)
+    assert {o.input_dtypes[0] for o in census.of_type("CONV_2D")} == {"int8"}
+    assert {o.input_dtypes[0] for o in census.of_type("FULLY_CONNECTED")} == {"int8"}
+    assert [o.input_dtypes[0] for o in census.of_type("GELU")] == ["int8"]
+    assert "RSQRT" in {o.op for o in census.float_ops()}  # LayerNormalization, float
+    within, worst = helpers.parity_in_steps(result.parity, qat, x_test)
+    assert within >= 0.999 and worst <= 2.0 + helpers.STEP_SLACK, (within, worst)
+
+
+def test_text_transformer_embedding_int8_attention_float(tmp_path):
+    """Embedding (int8 GATHER), MultiHeadAttention and LayerNormalization left float
+    (named), Dense and GELU int8: an offline keyword task."""
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(1, 50, size=(600, 12))
+    labels = ((tokens == 7).any(1) | (tokens == 13).any(1)).astype("int32")
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((12,), dtype="int32")
+    e = L.Embedding(50, 16)(inp)
+    h = L.LayerNormalization()(L.Add()([e, L.MultiHeadAttention(2, 8)(e, e)]))
+    h = L.GlobalAveragePooling1D()(L.Dense(32, activation="gelu")(h))
+    model = keras.Model(inp, L.Dense(2)(h))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile("adam", loss, metrics=["accuracy"])
+    model.fit(tokens[:500], labels[:500], epochs=4, verbose=0)
+    with pytest.warns(UserWarning, match="multi_head_attention"):
+        qat = tq.quantize_model(model)
+    qat.compile("adam", loss, metrics=["accuracy"])
+    qat.fit(tokens[:500], labels[:500], epochs=1, verbose=0)
+    _, accuracy = qat.evaluate(tokens[500:], labels[500:], verbose=0)
+    assert accuracy >= 0.9  # measured 1.0; the keyword rule is easy
+    result = tfopt.export.to_tflite(qat, tmp_path / "text.tflite", verify_data=tokens[500:])
+    census = tfopt.export.op_census(result.path)
+    assert [o.output_dtypes[0] for o in census.of_type("GATHER")] == ["int8"]
+    assert "BATCH_MATMUL" in {o.op for o in census.float_ops()}  # attention, float
+    assert any("BATCH_MATMUL" in note for note in result.notes)
+    within, worst = helpers.parity_in_steps(result.parity, qat, tokens[500:])
     assert within >= 0.999 and worst <= 2.0 + helpers.STEP_SLACK, (within, worst)

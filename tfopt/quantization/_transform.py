@@ -6,7 +6,7 @@ import warnings
 
 import keras
 
-from tfopt._keras import clone_layer, is_operation_node
+from tfopt._keras import clone_layer, is_graph_model, is_operation_node
 from tfopt.quantization import _batchnorm, registry, tflite_scheme
 from tfopt.quantization.annotate import QuantizeAnnotate
 from tfopt.quantization.config import QuantizationConfig
@@ -347,6 +347,60 @@ def _split_separable(layer, args, config, preserve_sparsity):
     return pointwise, (hidden,), copies, wrapper
 
 
+def _is_float(tensor) -> bool:
+    return keras.backend.standardize_dtype(tensor.dtype).startswith(("float", "bfloat"))
+
+
+def _graph_view(model):
+    """The functional graph of a Sequential or functional model."""
+    if isinstance(model, keras.Sequential):
+        return keras.Model(model.inputs, model.outputs, name=model.name)
+    return model
+
+
+def inline_nested_models(model):
+    """`model` with each nested Sequential or functional model's layers called directly.
+
+    keras.applications.ConvNeXt builds its stem and downsampling blocks as nested
+    Sequential models; QAT needs one flat graph. The layers are the same objects
+    (the QAT transform clones them); a model with nothing nested is returned as is.
+    """
+    if not any(is_graph_model(layer) for layer in model.layers):
+        return model
+
+    def run(graph, inputs):
+        graph = _graph_view(graph)
+        values = {id(t): new for t, new in zip(graph.inputs, inputs)}
+        for depth in sorted(graph._nodes_by_depth, reverse=True):
+            for node in graph._nodes_by_depth[depth]:
+                if node.operation is None or node.is_input:
+                    continue
+                op = node.operation
+                if is_graph_model(op):
+                    outputs = run(op, [values[id(t)] for t in node.input_tensors])
+                else:
+                    args, kwargs = node.arguments.fill_in(
+                        {id(t): values[id(t)] for t in node.input_tensors}
+                    )
+                    outputs = op(*args, **kwargs)
+                flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+                for old, new in zip(node.outputs, flat):
+                    values[id(old)] = new
+        return [values[id(t)] for t in graph.outputs]
+
+    inputs = []
+    for t in model.inputs:
+        history = getattr(t, "_keras_history", None)
+        name = history.operation.name if history else t.name
+        inputs.append(keras.Input(shape=t.shape[1:], dtype=t.dtype, name=name))
+    outputs = run(model, inputs)
+    return keras.Model(
+        inputs[0] if len(inputs) == 1 else inputs,
+        outputs[0] if len(outputs) == 1 else outputs,
+        name=model.name,
+    )
+
+
 def transform(
     model: keras.Model,
     config: QuantizationConfig,
@@ -354,6 +408,7 @@ def transform(
     preserve_sparsity: bool = False,
 ):
     """The QAT model of a functional `model` (layers cloned; `model` is left as it was)."""
+    model = inline_nested_models(model)
     plan = _Planner(model, annotated_only)
     if plan.float_operations:
         names = ", ".join(f"{op.name} ({type(op).__name__})" for op in plan.float_operations[:8])
@@ -390,7 +445,7 @@ def transform(
 
     def quantized(old):
         new, state = values[id(old)]
-        if state != _FLOAT:
+        if state != _FLOAT or not _is_float(new):  # integer ids (Embedding) stay as they are
             return new
         if id(old) in groups.tensor_member and id(old) not in quantized_cache:
             group, index = groups.tensor_member[id(old)]

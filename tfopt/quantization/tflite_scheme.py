@@ -179,6 +179,14 @@ register_layer(L.Multiply, LayerSpec("output"))
 register_layer(L.Concatenate, LayerSpec("concat", int16_calibrator=True))
 for _cls in (L.GlobalAveragePooling1D, L.GlobalAveragePooling2D, L.Softmax, L.LeakyReLU):
     register_layer(_cls, LayerSpec("output"))
+# No int8 LayerNormalization kernel: the converter writes MEAN, SQUARED_DIFFERENCE,
+# RSQRT, MUL, ADD, each with a scale of its own that tfopt does not model.
+register_layer(L.LayerNormalization, LayerSpec("float"))
+# MultiHeadAttention: left float for now (its EinsumDense projections, batched
+# matmuls and softmax would each need their own int8 treatment).
+register_layer(L.MultiHeadAttention, LayerSpec("float"))
+# Embedding: TFLite's int8 GATHER reads an int8 table (one scale for the table).
+register_layer(L.Embedding, LayerSpec("weighted", {"embeddings": "tensor"}))
 register_layer(L.Rescaling, LayerSpec("input_transform"))
 register_layer(L.Normalization, LayerSpec("input_transform"))
 register_layer(L.BatchNormalization, LayerSpec("batchnorm"))
@@ -234,3 +242,12 @@ for _cls in operation_classes("core", ("Slice",)).values():
     register_layer(_cls, LayerSpec("passthrough"))
 for _cls in operation_classes("numpy", ("Concatenate",)).values():
     register_layer(_cls, LayerSpec("concat"))
+
+# keras.applications.ConvNeXt's LayerScale (x * gamma, one gamma per channel): TFLite's
+# int8 MUL takes gamma as a per-tensor int8 constant.
+try:
+    from keras.src.applications.convnext import LayerScale as _LayerScale
+except ImportError:  # a Keras without it
+    _LayerScale = None
+if _LayerScale is not None:
+    register_layer(_LayerScale, LayerSpec("weighted", {"gamma": "tensor"}))

@@ -117,6 +117,54 @@ def test_quantization_suggestion_zero_and_a_loose_budget(qsens):
     assert qsens.suggestions[-1]["metric"] is None
 
 
+def _noise_floor_sensitivity(all_compressed):
+    """30 units that each alone cost one sample of 359, like MobileNet's at 8 bits.
+
+    `all_compressed` is the accuracy with every unit compressed; a unit left in float
+    takes its sample back. Returns the Sensitivity and the list of measured `leave`s.
+    """
+    from tfopt.report._evaluation import resolve_metric
+
+    baseline, sample = 0.8524, 1 / 359
+    rows = [
+        {"layer": f"unit_{i}", "class": "Conv2D", "layers": [f"unit_{i}"],
+         "metric": [baseline - sample], "drop": [sample]}
+        for i in range(30)
+    ]  # fmt: skip
+    calls = []
+
+    def measure(leave, _setting):
+        calls.append(list(leave))
+        return min(baseline, all_compressed + sample * len(leave))
+
+    sensitivity = report.Sensitivity(
+        "quantization", resolve_metric(None), baseline, ["w8a8"], rows, [], measure
+    )
+    return sensitivity, calls
+
+
+def test_suggestion_measures_the_whole_model_first():
+    # The drops add up to 30 samples (8.4 points) > max_drop, but the model with every
+    # unit compressed loses 1 sample: nothing stays float, after one measured model
+    # (the greedy start alone would leave 27 units out and measure 28 models).
+    sensitivity, calls = _noise_floor_sensitivity(all_compressed=0.8524 - 1 / 359)
+    assert sensitivity.suggest(0.01) == []
+    assert calls == [[]]
+    assert sensitivity.suggestions[-1]["drop"] == pytest.approx(1 / 359)
+    # Unverified, nothing is measured: the sum-of-drops guess stands.
+    assert len(sensitivity.suggest(0.01, verify=False)) == 27
+    assert calls == [[]]
+
+
+def test_suggestion_beyond_the_whole_model_takes_the_greedy_route():
+    # Every unit compressed loses 10 samples (2.8 points): some must stay float.
+    sensitivity, calls = _noise_floor_sensitivity(all_compressed=0.8524 - 10 / 359)
+    leave = sensitivity.suggest(0.01)
+    assert calls[0] == []
+    assert 0 < len(leave) < 30
+    assert sensitivity.baseline - sensitivity.suggestions[-1]["metric"] <= 0.01
+
+
 def test_pruning_rows_match_numpy(psens, trained_bn_cnn, val):
     x, y = val
     assert psens.settings == [0.5, 0.75, 0.9]  # sorted

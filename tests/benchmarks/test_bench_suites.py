@@ -22,4 +22,4 @@ def test_suites_load_without_tensorflow():
         "print(','.join(names), sorted(k for k in heavy if k in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["ptq,pruning,qat,distillation", "[]"]
+    assert out.stdout.split() == ["ptq,pruning,qat,distillation,coverage", "[]"]

@@ -1,6 +1,7 @@
 """Sensitivity analysis: rankings, suggestions that hold when measured, the API hooks."""
 
 import dataclasses
+import io
 import json
 
 import keras
@@ -163,6 +164,17 @@ def test_suggestion_beyond_the_whole_model_takes_the_greedy_route():
     assert calls[0] == []
     assert 0 < len(leave) < 30
     assert sensitivity.baseline - sensitivity.suggestions[-1]["metric"] <= 0.01
+
+
+def test_plot_title_fits_beside_long_layer_names():
+    # MobileNet's names ("global_average_pooling2d") narrow the axes: on one line the
+    # title ran past both edges of the figure.
+    sensitivity, _ = _noise_floor_sensitivity(all_compressed=0.85)
+    sensitivity.rows[0]["layer"] = "global_average_pooling2d"
+    figure = sensitivity.plot()
+    figure.savefig(io.BytesIO(), format="png")  # as a notebook shows it (lays it out)
+    title = figure.axes[0].title.get_window_extent()
+    assert title.x0 >= 0 and title.x1 <= figure.bbox.x1
 
 
 def test_pruning_rows_match_numpy(psens, trained_bn_cnn, val):

@@ -360,7 +360,8 @@ class Sensitivity:
         ax.invert_yaxis()
         ax.set_xlabel(f"{self.metric} drop from {self.baseline:.4g} (larger: more sensitive)")
         what = "quantized" if self.kind == "quantization" else "pruned"
-        ax.set_title(f"{self.kind} sensitivity per layer (each layer alone {what})")
+        # Two lines: long layer names leave the axes too narrow for it on one.
+        ax.set_title(f"{self.kind} sensitivity per layer\n(each layer alone {what})")
         ax.legend(loc="lower right", fontsize=8)
         return figure
 

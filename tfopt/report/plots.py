@@ -173,8 +173,7 @@ def plot_pareto(
         for raw, g, y in zip(xs, gz, ys):
             if g is not None:
                 ax.plot([g, raw], [y, y], color="tab:blue", linewidth=0.5, alpha=0.4)
-    for name, px, py in zip(names, xs, ys):
-        ax.annotate(name, (px, py), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    _label_points(ax, names, xs, ys)
     front = pareto_front(xs, ys, maximize=maximize)
     fx, fy = [xs[i] for i in front], [ys[i] for i in front]
     right = max(xs + [g for g in gz if g is not None])
@@ -374,3 +373,18 @@ def plot_layer_sparsity(model, m_by_n: tuple[int, int] | None = None):
     ax.set_title(f"sparsity per layer: {getattr(model, 'name', '')}".rstrip(": "))
     ax.legend(loc="lower right", fontsize=8)
     return figure
+
+
+def _label_points(ax, names, xs, ys) -> None:
+    """Names each point; a label near an earlier one moves up a line, so none overlap."""
+    span_x = (max(xs) - min(xs)) or 1.0
+    span_y = (max(ys) - min(ys)) or 1.0
+    placed = []
+    for name, px, py in zip(names, xs, ys):
+        near = sum(
+            1 for qx, qy in placed if abs(qx - px) / span_x < 0.15 and abs(qy - py) / span_y < 0.05
+        )
+        placed.append((px, py))
+        ax.annotate(
+            name, (px, py), textcoords="offset points", xytext=(5, 5 + 10 * near), fontsize=8
+        )

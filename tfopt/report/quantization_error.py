@@ -306,5 +306,5 @@ def plot_quantization_error(
     ax.invert_yaxis()
     ax.set_xlim(0.0, top * 1.15)
     ax.set_xlabel("SQNR (dB, higher is better)")
-    ax.set_title(f"quantization error per layer: {qat_model.name}")
+    ax.set_title(f"quantization error per layer\n{qat_model.name}")
     return figure

@@ -495,3 +495,32 @@ def test_text_transformer_embedding_int8_attention_float(tmp_path):
     assert any("BATCH_MATMUL" in note for note in result.notes)
     within, worst = helpers.parity_in_steps(result.parity, qat, tokens[500:])
     assert within >= 0.999 and worst <= 2.0 + helpers.STEP_SLACK, (within, worst)
+
+
+@pytest.mark.parametrize("recurrent", ["LSTM", "GRU", "Bidirectional"])
+def test_recurrent_layers_take_the_hybrid_route(recurrent, tmp_path):
+    """quantize_model refused LSTM/GRU; now the recurrent part stays float (warned, and
+    named in the file: its WHILE loop) and the rest is int8; the file verifies."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 10, 4)).astype(np.float32)
+    y = (x[:, :, 0].sum(1) > 0).astype("int32")
+    layer = {
+        "LSTM": lambda: L.LSTM(8),
+        "GRU": lambda: L.GRU(8),
+        "Bidirectional": lambda: L.Bidirectional(L.LSTM(8)),
+    }[recurrent]()
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((10, 4))
+    h = layer(L.Conv1D(8, 3, padding="same", activation="relu")(inp))
+    model = keras.Model(inp, L.Dense(2)(h))
+    with pytest.warns(UserWarning, match=recurrent.lower()):
+        qat = tq.quantize_model(model)
+    qat.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    qat.fit(x, y, epochs=1, verbose=0)
+    result = tfopt.export.to_tflite(qat, tmp_path / "rnn.tflite", verify_data=x[:64])
+    census = tfopt.export.op_census(result.path)
+    assert [o.input_dtypes[0] for o in census.of_type("CONV_2D")] == ["int8"]
+    assert "WHILE" in {o.op for o in census.float_ops()}
+    assert any("WHILE" in note for note in result.notes), result.notes
+    within, worst = helpers.parity_in_steps(result.parity, qat, x[:64])
+    assert within >= 0.999 and worst <= 2.0 + helpers.STEP_SLACK, (within, worst)

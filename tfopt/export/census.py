@@ -43,10 +43,16 @@ class OpInfo:
     def is_float(self) -> bool:
         """True when the op's activation or weight (its first two inputs) is floating point.
 
-        In an ONNX census an input fed by DequantizeLinear counts with the integer
-        type it dequantizes (the runtimes fuse QDQ pairs into integer kernels).
+        A loop or branch (WHILE, IF; an unrolled recurrent layer runs in one) counts
+        when it carries any float tensor: its body computes on them. In an ONNX
+        census an input fed by DequantizeLinear counts with the integer type it
+        dequantizes (the runtimes fuse QDQ pairs into integer kernels).
         """
-        return any(_is_float(d) for d in self.input_dtypes[:2])
+        inputs = self.input_dtypes if self.op in _CONTROL_FLOW else self.input_dtypes[:2]
+        return any(_is_float(d) for d in inputs)
+
+
+_CONTROL_FLOW = ("WHILE", "IF", "Loop", "If", "Scan")
 
 
 def _is_float(dtype: str) -> bool:

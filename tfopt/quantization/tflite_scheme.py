@@ -185,6 +185,11 @@ register_layer(L.LayerNormalization, LayerSpec("float"))
 # MultiHeadAttention: left float for now (its EinsumDense projections, batched
 # matmuls and softmax would each need their own int8 treatment).
 register_layer(L.MultiHeadAttention, LayerSpec("float"))
+# Recurrent layers: the hybrid route (recurrent part float, the rest int8). TFLite's
+# int8 fused LSTM needs the converter's own calibration of a fused op Keras 3's
+# layers do not lower to.
+for _cls in (L.LSTM, L.GRU, L.SimpleRNN, L.Bidirectional):
+    register_layer(_cls, LayerSpec("float"))
 # Embedding: TFLite's int8 GATHER reads an int8 table (one scale for the table).
 register_layer(L.Embedding, LayerSpec("weighted", {"embeddings": "tensor"}))
 register_layer(L.Rescaling, LayerSpec("input_transform"))

@@ -9,6 +9,9 @@ def test_split_shapes_and_ranges():
     # scikit-learn ships 1,797 scans; 20% of each class is held out (rounded per class).
     assert len(data.x_train) + len(data.x_test) == 1797
     assert len(data.x_test) == pytest.approx(0.2 * 1797, abs=10)
+    # round(0.2 * n) of each class's scans (178, 182, 177, 183, 181, 182, 181, 179, 174,
+    # 180 in scikit-learn's digits): 359, as the load_digits docstring says.
+    assert data.x_train.shape == (1438, 8, 8, 1) and data.x_test.shape == (359, 8, 8, 1)
     assert data.x_train.shape[1:] == (8, 8, 1) == data.input_shape
     assert data.x_train.dtype == np.float32 and data.y_train.dtype == np.int32
     assert data.x_train.min() == 0.0 and data.x_train.max() == 1.0

@@ -52,7 +52,7 @@ def load_digits(
     Example:
 
     ```python
-    data = tfopt.datasets.load_digits()                 # (1437, 8, 8, 1) / (360, 8, 8, 1)
+    data = tfopt.datasets.load_digits()                 # (1438, 8, 8, 1) / (359, 8, 8, 1)
     big = tfopt.datasets.load_digits(image_size=32, channels=3)   # for keras.applications
     ```
 

@@ -27,6 +27,27 @@ def in_symbolic_call() -> bool:
     return bool(in_symbolic_scope())
 
 
+def sequential_as_functional(model, argument: str):
+    """A built Sequential model's functional view (the same layers).
+
+    Raises:
+        ValueError: the Sequential model has no input shape yet, naming `argument`.
+    """
+    import keras
+
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if not inputs:
+        raise ValueError(
+            f"Argument `{argument}`: Sequential model {model.name!r} has no input shape yet. "
+            "Start it with `keras.Input(shape=...)` or build it, e.g. "
+            "`model.build((None, 28, 28, 1))`."
+        )
+    return keras.Model(model.inputs, model.outputs, name=model.name)
+
+
 def clone_layer(layer, copy_weights: bool = False):
     """A new layer of the same class and config, sharing no variables.
 

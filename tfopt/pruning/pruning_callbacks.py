@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import keras
 import numpy as np
 
 from tfopt._keras import is_tf_keras
+from tfopt._summaries import ScalarSummaries
 from tfopt.pruning import prune_registry
 from tfopt.pruning._train_step import _train_in_train_step
 from tfopt.pruning.pruning_wrapper import PruneLowMagnitude
@@ -25,18 +24,6 @@ def collect_pruning_layers(model) -> list[PruneLowMagnitude]:
     from tfopt._layers import find_layers
 
     return find_layers(model, PruneLowMagnitude)
-
-
-def _scalar(tag: str, value: float, step: int) -> None:
-    """A TensorBoard scalar, written with TF alone (the tensorboard package is optional)."""
-    import tensorflow as tf
-    from tensorflow.core.framework import summary_pb2
-
-    metadata = summary_pb2.SummaryMetadata(
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"),
-        data_class=summary_pb2.DATA_CLASS_SCALAR,
-    )
-    tf.summary.write(tag, tf.constant(value, tf.float32), step=step, metadata=metadata)
 
 
 class UpdatePruningStep(keras.callbacks.Callback):
@@ -122,7 +109,7 @@ class UpdatePruningStep(keras.callbacks.Callback):
             layer.apply_masks()
 
 
-class PruningSummaries(keras.callbacks.Callback):
+class PruningSummaries(ScalarSummaries):
     """Writes each pruned weight's sparsity and the schedule's target to TensorBoard.
 
     Scalars go to `<log_dir>/metrics` at the start of every epoch and at the
@@ -145,46 +132,25 @@ class PruningSummaries(keras.callbacks.Callback):
             or another `update_freq`.
     """
 
-    def __init__(self, log_dir: str, update_freq: str = "epoch"):
-        super().__init__()
-        if not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir):
-            raise ValueError(
-                f"Argument `log_dir` must be a non-empty path. Received: log_dir={log_dir!r}"
-            )
-        if update_freq != "epoch":
-            raise ValueError(
-                f'Argument `update_freq` must be "epoch". Received: update_freq={update_freq!r}'
-            )
-        self.log_dir = str(log_dir)
-        self.update_freq = update_freq
-        self._writer = None
-
-    def _write(self):
-        import tensorflow as tf
-
-        if self._writer is None:
-            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "metrics"))
-        step = int(self.model.optimizer.iterations.numpy())
-        with self._writer.as_default():
-            for layer in collect_pruning_layers(self.model):
-                pruning_step = max(int(layer.pruning_step.numpy()), 0)
-                _, target = layer.pruning_schedule(pruning_step)
-                _scalar(f"{layer.name}/target_sparsity", float(target), step)
-                # Paths inside the wrapped layer keep tags apart (MultiHeadAttention's
-                # four kernels, both directions of a Bidirectional).
-                labels = prune_registry.weight_labels(layer.layer)
-                for weight, mask in layer.pruning_vars():
-                    sparsity = 1.0 - float(np.mean(mask.numpy()))
-                    _scalar(f"{layer.name}/{labels[id(weight)]}/sparsity", sparsity, step)
-        self._writer.flush()
+    def _write_sparsities(self):
+        scalars = []
+        for layer in collect_pruning_layers(self.model):
+            pruning_step = max(int(layer.pruning_step.numpy()), 0)
+            _, target = layer.pruning_schedule(pruning_step)
+            scalars.append((f"{layer.name}/target_sparsity", float(target)))
+            # Paths inside the wrapped layer keep tags apart (MultiHeadAttention's
+            # four kernels, both directions of a Bidirectional).
+            labels = prune_registry.weight_labels(layer.layer)
+            for weight, mask in layer.pruning_vars():
+                sparsity = 1.0 - float(np.mean(mask.numpy()))
+                scalars.append((f"{layer.name}/{labels[id(weight)]}/sparsity", sparsity))
+        self._write(scalars)
 
     def on_epoch_begin(self, epoch, logs=None):
         """Writes every pruned weight's sparsity and each layer's target sparsity."""
-        self._write()
+        self._write_sparsities()
 
     def on_train_end(self, logs=None):
         """Writes the final sparsities, then closes the summary writer."""
-        self._write()
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        self._write_sparsities()
+        self._close()

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import keras
 
-from tfopt._keras import clone_layer, is_graph_model, is_operation_node, is_tf_keras
+from tfopt._keras import (
+    clone_layer,
+    is_graph_model,
+    is_operation_node,
+    is_tf_keras,
+    sequential_as_functional,
+)
 from tfopt.quantization import _transform
 from tfopt.quantization.annotate import QuantizeAnnotate
 from tfopt.quantization.config import QuantizationConfig, resolve_config
@@ -36,17 +42,7 @@ def _as_functional(model, argument="to_quantize") -> keras.Model:
             "quantize the original float model once, not the QAT model again."
         )
     if isinstance(model, keras.Sequential):
-        try:
-            inputs = model.inputs
-        except (AttributeError, ValueError):
-            inputs = None
-        if not inputs:
-            raise ValueError(
-                f"Argument `{argument}`: Sequential model {model.name!r} has no input shape yet. "
-                "Start it with "
-                "`keras.Input(shape=...)` or build it, e.g. `model.build((None, 28, 28, 1))`."
-            )
-        return keras.Model(model.inputs, model.outputs, name=model.name)
+        return sequential_as_functional(model, argument)
     if not is_graph_model(model):
         raise TypeError(
             f"Argument `{argument}` is a subclassed model ({type(model).__name__}) with no "

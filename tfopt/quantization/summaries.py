@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import keras
 import numpy as np
 
+from tfopt._summaries import ScalarSummaries
 from tfopt.quantization.callbacks import _collect_quantize_layers
 from tfopt.quantization.quantize_wrapper import QuantizeLayer, QuantizeWrapper
-
-
-def _scalar(tag: str, value: float, step: int) -> None:
-    """A TensorBoard scalar, written with TF alone (the tensorboard package is optional)."""
-    import tensorflow as tf
-    from tensorflow.core.framework import summary_pb2
-
-    metadata = summary_pb2.SummaryMetadata(
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"),
-        data_class=summary_pb2.DATA_CLASS_SCALAR,
-    )
-    tf.summary.write(tag, tf.constant(value, tf.float32), step=step, metadata=metadata)
 
 
 def activation_ranges(layer) -> list[tuple[str, float, float]]:
@@ -53,7 +40,7 @@ def activation_ranges(layer) -> list[tuple[str, float, float]]:
 
 
 @keras.saving.register_keras_serializable(package="tfopt")
-class QuantizationSummaries(keras.callbacks.Callback):
+class QuantizationSummaries(ScalarSummaries):
     """Writes each QAT layer's activation ranges (min and max) to TensorBoard.
 
     The QAT counterpart of `tfopt.pruning.PruningSummaries` (tfmot has none):
@@ -82,20 +69,6 @@ class QuantizationSummaries(keras.callbacks.Callback):
             or another `update_freq`.
     """
 
-    def __init__(self, log_dir: str, update_freq: str = "epoch"):
-        super().__init__()
-        if not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir):
-            raise ValueError(
-                f"Argument `log_dir` must be a non-empty path. Received: log_dir={log_dir!r}"
-            )
-        if update_freq != "epoch":
-            raise ValueError(
-                f'Argument `update_freq` must be "epoch". Received: update_freq={update_freq!r}'
-            )
-        self.log_dir = os.fspath(log_dir)
-        self.update_freq = update_freq
-        self._writer = None
-
     def _layers(self):
         layers = _collect_quantize_layers(self.model)
         if not layers:
@@ -115,27 +88,16 @@ class QuantizationSummaries(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         """Writes every activation range's min and max."""
-        import tensorflow as tf
-
-        if self._writer is None:
-            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "metrics"))
-        step = int(self.model.optimizer.iterations.numpy())
-        with self._writer.as_default():
-            for layer in self._layers():
-                for role, low, high in activation_ranges(layer):
-                    _scalar(f"{layer.name}/{role}/min", low, step)
-                    _scalar(f"{layer.name}/{role}/max", high, step)
-        self._writer.flush()
+        self._write(
+            (f"{layer.name}/{role}/{end}", value)
+            for layer in self._layers()
+            for role, low, high in activation_ranges(layer)
+            for end, value in (("min", low), ("max", high))
+        )
 
     def on_train_end(self, logs=None):
         """Closes the summary writer."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-
-    def get_config(self):
-        """Returns `log_dir` and `update_freq` as a dict."""
-        return {"log_dir": self.log_dir, "update_freq": self.update_freq}
+        self._close()
 
     @classmethod
     def from_config(cls, config):

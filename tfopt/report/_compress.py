@@ -32,7 +32,7 @@ class Unit:
 def _functional(model):
     import keras
 
-    from tfopt._keras import is_graph_model
+    from tfopt._keras import is_graph_model, sequential_as_functional
 
     if not isinstance(model, keras.Model):
         raise TypeError(
@@ -40,16 +40,7 @@ def _functional(model):
             f"Received: model of type {type(model).__name__}"
         )
     if isinstance(model, keras.Sequential):
-        try:
-            inputs = model.inputs
-        except (AttributeError, ValueError):
-            inputs = None
-        if not inputs:
-            raise ValueError(
-                f"Argument `model`: Sequential model {model.name!r} has no input shape yet. "
-                "Start it with `keras.Input(shape=...)` or build it."
-            )
-        return keras.Model(model.inputs, model.outputs, name=model.name)
+        return sequential_as_functional(model, "model")
     if not is_graph_model(model):
         raise TypeError(
             f"Argument `model` is a subclassed model ({type(model).__name__}): QAT needs a "

@@ -52,7 +52,7 @@ FULL = Budget(
     small_float_epochs=30,
     small_qat_epochs=3,
     small_batch=32,
-    model_timeout_s=600.0,
+    model_timeout_s=900.0,
 )
 QUICK = Budget(
     app_float_steps=1,

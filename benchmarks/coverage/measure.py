@@ -39,6 +39,7 @@ ERROR_CHARS = 300
 
 _WRAPPED = "Exception encountered when calling layer"  # Keras' wrapper of a layer's error
 _INNER = re.compile(r"^[\w.]*(Error|Exception): ")
+_NOT_THE_ERROR = ("in user code:", "File ", "Call arguments received", "•")
 
 
 def describe(err: BaseException) -> str:
@@ -49,9 +50,14 @@ def describe(err: BaseException) -> str:
     """
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     text = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
-    inner = [line for line in lines[1:] if _INNER.match(line)]
-    if lines and lines[0].startswith(_WRAPPED) and inner:
-        text += f" -> {inner[-1]}"
+    if lines and lines[0].startswith(_WRAPPED):
+        # The wrapped error: its "Type: message" line inside a traceback, else the
+        # first line that is not the traceback's or the call arguments'.
+        typed = [line for line in lines[1:] if _INNER.match(line)]
+        plain = [line for line in lines[1:] if not line.startswith(_NOT_THE_ERROR)]
+        inner = typed[-1:] or plain[:1]
+        if inner:
+            text += f" -> {inner[0]}"
     return text[:ERROR_CHARS]
 
 

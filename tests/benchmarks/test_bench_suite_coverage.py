@@ -172,6 +172,15 @@ def test_describe_keeps_the_first_line_and_the_wrapped_error():
         'TypeError: Exception encountered when calling layer "q" (type QuantizeLayer). -> '
         "TypeError: Input 'inputs' has type int32."
     )
+    # tf_keras' wrapper of a TFOpLambda error (tfmot on MobileNetV3): the cause is untyped.
+    untyped = AttributeError(
+        'Exception encountered when calling layer "tf.__operators__.add" (type TFOpLambda).\n\n'
+        "'list' object has no attribute 'dtype'\n\nCall arguments received by layer ...:\n"
+        "  • x=['tf.Tensor(shape=(None, 16, 16, 16), dtype=float32)']"
+    )
+    assert measure.describe(untyped).endswith(
+        "(type TFOpLambda). -> 'list' object has no attribute 'dtype'"
+    )
     assert len(measure.describe(ValueError("x" * 1000))) == measure.ERROR_CHARS
 
 

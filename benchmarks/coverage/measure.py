@@ -37,18 +37,22 @@ STAGES = ("build", "float", "quantize", "train", "tflite", "onnx")
 ERROR_CHARS = 300
 
 
-_WRAPPED = "Exception encountered when calling layer"  # Keras' wrapper of a layer's error
+# Keras' wrapper of a layer's error: "... calling layer "name" (type X)." (tf_keras),
+# "... calling X.call()." (Keras 3), the cause on a later line.
+_WRAPPED = "Exception encountered when calling"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Keras 3 prints the cause in bold
 _INNER = re.compile(r"^[\w.]*(Error|Exception): ")
-_NOT_THE_ERROR = ("in user code:", "File ", "Call arguments received", "•")
+_NOT_THE_ERROR = ("in user code:", "File ", "Call arguments received", "Arguments received", "•")
 
 
 def describe(err: BaseException) -> str:
     """ "Type: first non-blank line of the message", at most `ERROR_CHARS` characters.
 
-    When the first line is Keras' "Exception encountered when calling layer ..." wrapper,
-    which says where but not what, the wrapped error's line is added after " -> ".
+    When the first line is Keras' "Exception encountered when calling ..." wrapper, which
+    says where but not what, the wrapped error's line is added after " -> ".
     """
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    message = _ANSI.sub("", str(err))
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
     text = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
     if lines and lines[0].startswith(_WRAPPED):
         # The wrapped error: its "Type: message" line inside a traceback, else the
@@ -225,12 +229,13 @@ def _record_file(row, prefix, path, result, state):
     census = op_census(path)
     row[f"{prefix}_bytes"] = file_sizes(path)[0]
     row[f"{prefix}_quantization"] = result.quantization
-    row[f"{prefix}_float_compute"] = _op_counts(census.float_compute_ops())
+    row[f"{prefix}_float_compute"] = _op_counts(op.op for op in census.float_compute_ops())
+    row[f"{prefix}_subgraph_compute"] = _op_counts(files.subgraph_compute_ops(path))
     compute = {op.index for op in census.float_compute_ops()}
     row[f"{prefix}_float_other"] = _op_counts(
-        [op for op in census.float_ops() if op.index not in compute]
+        op.op for op in census.float_ops() if op.index not in compute
     )
-    row[f"{prefix}_notes"] = " ".join(result.notes)
+    row[f"{prefix}_notes"] = "; ".join(result.notes)
     parity = result.parity
     got = parity.outputs[0]
     row[f"{prefix}_within"] = parity.within_one_step
@@ -245,11 +250,12 @@ def _record_file(row, prefix, path, result, state):
         row[f"{prefix}_accuracy"] = _accuracy(got, state["y_verify"])
 
 
-def _op_counts(ops) -> str:
-    """ "FULLY_CONNECTED x2, SOFTMAX" in graph order of first appearance; "" for none."""
+def _op_counts(names) -> str:
+    """ "FULLY_CONNECTED x2, SOFTMAX" from op type names, in order of first appearance;
+    "" for none."""
     counts: dict[str, int] = {}
-    for op in ops:
-        counts[op.op] = counts.get(op.op, 0) + 1
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
     return ", ".join(name if n == 1 else f"{name} x{n}" for name, n in counts.items())
 
 

@@ -84,14 +84,29 @@ def train_cell(row: dict) -> str:
     return f"ok, {what} (loss {common.fmt(row.get('train_loss'), '.3g')})"
 
 
+def _first(ops: str, n: int = 3) -> str:
+    """The first `n` entries of an op list ("A x2, B, C, D" -> "A x2, B, C, …")."""
+    items = ops.split(", ")
+    return ", ".join(items[:n]) + (", …" if len(items) > n else "")
+
+
 def file_cell(row: dict, prefix: str) -> str:
-    """Fully int8 (no float compute op in the census), else the float compute ops."""
+    """Fully int8 (no float compute op in the census, nor in a loop body), else the float
+    compute ops; other ops left in float are named after "fully int8"."""
     cell = _error_cell(row, prefix)
     if cell:
         return cell
     floats = row.get(f"{prefix}_float_compute")
-    if floats:
-        return f"written; float compute: {floats}"
+    hidden = row.get(f"{prefix}_subgraph_compute")
+    if floats or hidden:
+        parts = [f"float compute: {floats}"] if floats else []
+        if hidden:
+            what = "float compute" if prefix == "tflite" else "compute ops (dtypes unchecked)"
+            parts.append(f"{what} in a loop body, not in op_census: {hidden}")
+        return "written; " + "; ".join(parts)
+    other = row.get(f"{prefix}_float_other")
+    if other:
+        return f"fully int8; other ops in float: {_first(other)}"
     return "fully int8"
 
 
@@ -137,6 +152,10 @@ def parity_cell(row: dict, prefix: str) -> str:
         f"{_pct(within)} ≤1 step, max {common.fmt(row.get(f'{prefix}_max_steps'), '.0f')}, "
         f"top-1 {_pct(row.get(f'{prefix}_top1'))}; default bar {default}, issue bar {issue}"
     )
+
+
+def _hidden(row: dict) -> bool:
+    return any(row.get(f"{prefix}_subgraph_compute") for prefix, _ in FILES)
 
 
 def _self_cell(row: dict, prefix: str) -> str:
@@ -239,6 +258,17 @@ def error_list(rows: list[dict]) -> str:
     return "\n".join(items) if items else _PROSE("no_errors")
 
 
+def notes_list(rows: list[dict]) -> str:
+    """The exporters' notes (`ExportResult.notes`), one item per file that has some."""
+    items = [
+        f"- {row['model']}, {row['side']}, {label}: {row[f'{prefix}_notes']}"
+        for row in rows
+        for prefix, label in FILES
+        if row.get(f"{prefix}_notes")
+    ]
+    return "\n".join(items)
+
+
 def summary(rows: list[dict], side: str) -> str:
     mine = [r for r in rows if r.get("side") == side]
     if not mine:
@@ -252,6 +282,7 @@ def summary(rows: list[dict], side: str) -> str:
             reached(r, prefix)
             and f"{prefix}_error" not in r
             and not r.get(f"{prefix}_float_compute")
+            and not r.get(f"{prefix}_subgraph_compute")
         )
 
     def meets(r, prefix):
@@ -275,6 +306,7 @@ def summary(rows: list[dict], side: str) -> str:
 def render(tfopt_rows: list[dict], tfmot_rows: list[dict]) -> str:
     rows = _ordered(tfopt_rows, tfmot_rows)
     plan = budgets.budget(any(r.get("quick") for r in rows))
+    notes = notes_list(rows)
     parts = [
         _PROSE(
             "protocol",
@@ -296,6 +328,8 @@ def render(tfopt_rows: list[dict], tfmot_rows: list[dict]) -> str:
         summary(rows, "tfmot"),
         _PROSE("errors"),
         error_list(rows),
+        *([_PROSE("notes"), notes] if notes else []),
+        *([_PROSE("subgraphs")] if any(_hidden(r) for r in rows) else []),
         _PROSE("parity"),
         parity_table(rows),
         _PROSE("accuracy"),

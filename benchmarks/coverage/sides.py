@@ -19,7 +19,7 @@ class FileResult:
 
     Attributes:
         quantization: what the exporter calls the file (tfopt's `ExportResult.quantization`).
-        bar: the tfopt mode whose default parity bar applies ("int8-qat", "qdq-u8u8"...).
+        bar: the tfopt mode whose default parity bar applies ("int8-qat", "qdq-u8s8"...).
         parity: a `tfopt.export.VerifyResult` against the QAT model.
         notes: what the exporter decided on the caller's behalf.
     """
@@ -93,7 +93,7 @@ class TfmotSide:
         spec = qat.inputs[0]
         signature = (self._tf.TensorSpec(spec.shape, spec.dtype, name=spec.name.split(":")[0]),)
         tf2onnx.convert.from_keras(qat, input_signature=signature, opset=17, output_path=str(path))
-        return self._measured(path, "onnxruntime", "tf2onnx from_keras", "qdq-u8u8", x, expected)
+        return self._measured(path, "onnxruntime", "tf2onnx from_keras", "qdq-u8s8", x, expected)
 
     @staticmethod
     def _measured(path, runtime, quantization, bar, x, expected):

@@ -116,7 +116,7 @@ def test_sorted_dict_inputs_trace_without_a_structure_warning(structure_messages
 @pytest.mark.parametrize("suffix", [".tflite", ".onnx"])
 def test_qat_model_of_dict_inputs(qat_dict_model, structure_messages, tmp_path, suffix):
     result = export.export_model(qat_dict_model, tmp_path / f"q{suffix}", verify_data=_data())
-    assert result.quantization in ("int8-qat", "qdq-u8u8"), result
+    assert result.quantization in ("int8-qat", "qdq-u8s8"), result
     assert result.parity.within_one_step >= 0.99, result
     assert structure_messages == []
 

@@ -48,7 +48,7 @@ EXPECTED = {
         "figures": 1,  # the per-layer quantization error
         "text": [
             r"^digits_qat\.tflite: tflite int8-qat, ",
-            r"^digits_qat\.onnx: onnx qdq-u8u8, ",
+            r"^digits_qat\.onnx: onnx qdq-u8s8, ",
             r"int8_io\.tflite: fully integer\? yes \(int8 input, int8 output\)$",
             r"qat\.tflite: fully integer\? no — float input/output \(float32\); compute ops all",
             r"^output step .* of outputs within one step; top-1 agreement",
@@ -66,7 +66,7 @@ EXPECTED = {
         "text": [
             r"^stage 'qat': preserve_sparsity=True",
             r"^optimized\.tflite +tflite +int8-qat +",
-            r"^optimized\.onnx +onnx +qdq-u8u8 +",
+            r"^optimized\.onnx +onnx +qdq-u8s8 +",
         ],
     },
     "bring_your_own_model": {

@@ -32,25 +32,41 @@ def _weight_dqs(path):
 
 
 @pytest.fixture(scope="module")
-def u8u8(qat_cnn, data, tmp_path_factory):
+def u8s8(qat_cnn, data, tmp_path_factory):
+    """The default encoding of a "tflite"-preset model: uint8 activations, int8 weights."""
     path = tmp_path_factory.mktemp("onnx") / "cnn_qdq.onnx"
     return tfopt.export.to_onnx(qat_cnn, path, verify_data=data.x_test)
 
 
-def test_qdq_weights_are_8bit_codes_per_channel(u8u8):
-    assert u8u8.quantization == "qdq-u8u8"
-    dqs = _weight_dqs(u8u8.path)
+def test_qdq_weights_are_8bit_codes_per_channel(u8s8):
+    assert u8s8.quantization == "qdq-u8s8"
+    dqs = _weight_dqs(u8s8.path)
     assert len(dqs) == 6  # 5 convs (one depthwise) + 1 dense
     per_axis = [dq for dq, _, scale, _ in dqs if scale.ndim == 1]
     assert len(per_axis) == 5 and all(dq.attribute[0].name == "axis" for dq in per_axis)
     for _, codes, _, zero in dqs:
-        assert codes.dtype == np.uint8 and zero.dtype == np.uint8
-        np.testing.assert_array_equal(zero, 128)  # symmetric weights: code 128 is 0.0
-        assert codes.min() >= 1  # narrow range: -127..127 shifted by 128
+        assert codes.dtype == np.int8 and zero.dtype == np.int8
+        np.testing.assert_array_equal(zero, 0)  # symmetric weights
+        assert codes.min() >= -127  # narrow range: -127..127
 
 
-def test_activation_scales_are_the_trained_ones(u8u8, qat_cnn):
-    graph, inits, producers = _graph(u8u8.path)
+def test_u8u8_shifts_the_same_weight_codes_by_128(u8s8, qat_cnn, data, tmp_path):
+    result = to_onnx(
+        qat_cnn, tmp_path / "u8.onnx", verify_data=data.x_test[:64], qdq_format="u8u8"
+    )
+    assert result.quantization == "qdq-u8u8"
+    signed, unsigned = _weight_dqs(u8s8.path), _weight_dqs(result.path)
+    assert len(signed) == len(unsigned) == 6
+    for (_, s_codes, s_scale, _), (_, u_codes, u_scale, u_zero) in zip(signed, unsigned):
+        assert u_codes.dtype == np.uint8 and u_zero.dtype == np.uint8
+        np.testing.assert_array_equal(u_zero, 128)  # code 128 is 0.0
+        np.testing.assert_array_equal(u_codes.astype(int) - 128, s_codes.astype(int))
+        np.testing.assert_array_equal(u_scale, s_scale)
+    assert result.parity.top1_agreement >= 0.995
+
+
+def test_activation_scales_are_the_trained_ones(u8s8, qat_cnn):
+    graph, inits, producers = _graph(u8s8.path)
     out_dq = producers[graph.output[0].name]
     while out_dq.op_type != "DequantizeLinear":
         out_dq = producers[out_dq.input[0]]
@@ -60,14 +76,38 @@ def test_activation_scales_are_the_trained_ones(u8u8, qat_cnn):
     np.testing.assert_allclose(inits[out_dq.input[1]], scale, rtol=1e-6)
     assert int(inits[out_dq.input[2]]) == int(zero) + 128
     quantize_ops = [n for n in graph.node if n.op_type == "QuantizeLinear"]
-    assert len(quantize_ops) == 8  # input + 7 activation quantizers of small_cnn
+    trained = [n for n in quantize_ops if not n.name.startswith("tfopt_fusable")]
+    assert len(trained) == 8  # input + 7 activation quantizers of small_cnn
+    # Added for onnxruntime's fusion: one pair on each concat input (left, right) and
+    # one before the right branch's Relu, all on the concat output's grid.
+    concat = next(n for n in graph.node if n.op_type == "Concat")
+    concat_q = next(n for n in trained if n.input[0] == concat.output[0])
+    added = [n for n in quantize_ops if n.name.startswith("tfopt_fusable")]
+    assert len(added) == 3
+    for q in added:
+        for i in (1, 2):
+            np.testing.assert_array_equal(inits[q.input[i]], inits[concat_q.input[i]])
 
 
-def test_qdq_parity_in_onnxruntime(u8u8, qat_cnn, data):
-    assert u8u8.parity.runtime == "onnxruntime"
-    within, worst = helpers.parity_in_steps(u8u8.parity, qat_cnn, data.x_test)
+def test_qdq_parity_in_onnxruntime(u8s8, qat_cnn, data):
+    assert u8s8.parity.runtime == "onnxruntime"
+    within, worst = helpers.parity_in_steps(u8s8.parity, qat_cnn, data.x_test)
     assert within >= 0.999 and worst <= 2.0 + helpers.STEP_SLACK, (within, worst)
-    assert u8u8.parity.top1_agreement >= 0.995
+    assert u8s8.parity.top1_agreement >= 0.995
+
+
+def test_onnxruntime_fuses_every_conv_and_add_of_the_u8s8_file(u8s8, tmp_path):
+    """After onnxruntime's graph optimizations no float Conv/MatMul/Gemm/Add is left: the
+    QDQ pattern is one its x86 kernels fuse (QLinearConv, QGemm, QLinearAdd...)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    ort.InferenceSession(str(u8s8.path), options, providers=["CPUExecutionProvider"])
+    ops = [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node]
+    assert not {"Conv", "MatMul", "Gemm", "Add"} & set(ops), " ".join(ops)
+    assert ops.count("QLinearConv") == 5, " ".join(ops)
 
 
 def test_s8s8_file_is_exact_qdq_math(qat_cnn, data, tmp_path):

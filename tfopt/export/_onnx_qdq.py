@@ -5,19 +5,21 @@ cannot convert per-channel or narrow-range fake-quants. Here tf2onnx converts
 the inference graph (weights folded to their dequantized float values,
 activation fake-quants to uint8 QuantizeLinear/DequantizeLinear); then every
 weight initializer of a Conv/ConvTranspose/MatMul/Gemm that equals a QAT
-weight is replaced by its int8 codes feeding a DequantizeLinear (per channel
-with an axis where the config says so), and every activation Q/DQ pair is
-rewritten to int8 with the same grid (zero-point - 128).
+weight is replaced by its 8-bit codes feeding a DequantizeLinear (per channel
+with an axis where the config says so: int8, or uint8 shifted by 128 for
+"u8u8"), and for "s8s8" every activation Q/DQ pair is rewritten to int8 with
+the same grid (zero-point - 128). Last, `_onnx_fusable` adds the exact Q/DQ
+pairs that let onnxruntime fuse every quantized op into an int8 kernel.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tfopt.export import _model, _onnx_common, acceptance
+from tfopt.export import _model, _onnx_common, _onnx_fusable, acceptance
 from tfopt.quantization import export_info
 
-QDQ_FORMATS = ("s8s8", "u8u8")
+QDQ_FORMATS = ("u8s8", "s8s8", "u8u8")  # activations, weights
 
 QDQ_MIN_OPSET = 13  # per-axis DequantizeLinear
 _WEIGHT_CONSUMERS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
@@ -161,10 +163,11 @@ def export_qdq(
         )
     info.check_ranges_observed()
     if qdq_format is None:
-        qdq_format = "s8s8" if info.symmetric_activations else "u8u8"
+        qdq_format = "s8s8" if info.symmetric_activations else "u8s8"
     if not isinstance(qdq_format, str) or qdq_format not in QDQ_FORMATS:
         raise ValueError(
-            f"Argument `qdq_format` must be 's8s8' or 'u8u8'. Received: qdq_format={qdq_format!r}"
+            "Argument `qdq_format` must be 'u8s8' (uint8 activations, int8 weights), 's8s8' "
+            f"or 'u8u8'. Received: qdq_format={qdq_format!r}"
         )
     bar = acceptance.resolve_bar(parity_bar, f"qdq-{qdq_format}")
     specs = _model.input_specs(model, input_signature)
@@ -185,15 +188,15 @@ def export_qdq(
         model, _model.with_batch(specs, batch_size), opset, what="QAT model"
     )
     graph = model_proto.graph
-    unsigned = qdq_format == "u8u8"
-    if not unsigned:
+    if qdq_format == "s8s8":
         _int8_activations(graph, numpy_helper, onnx)
-    replaced = _quantize_weights(graph, table, numpy_helper, helper, unsigned)
+    replaced = _quantize_weights(graph, table, numpy_helper, helper, qdq_format == "u8u8")
     if replaced != len(table):
         raise ValueError(
             f"Only {replaced} of the {len(table)} quantized weights of {model.name!r} could be "
             "matched to the ONNX graph's initializers; the file would keep float weights."
         )
+    _onnx_fusable.make_fusable(graph, numpy_helper, helper)
     onnx.checker.check_model(model_proto)
     return _onnx_common.publish(
         model_proto,

@@ -12,7 +12,7 @@ model on the same inputs, at least 1):
 - float16: max abs error <= 2e-2 (relative).
 - dynamic, int8, int16x8 (post-training): max abs error <= 0.25 (relative) and
   top-1 agreement >= 0.9.
-- int8-qat, int16x8-qat, qdq-u8u8, qdq-s8s8 (QAT): >= 80% of output elements within
+- int8-qat, int16x8-qat, qdq-u8s8, qdq-u8u8, qdq-s8s8 (QAT): >= 80% of output elements within
   one output step and top-1 agreement >= 0.9.
 
 The QAT bar is loose on purpose: two correct integer runtimes disagree by one
@@ -113,6 +113,7 @@ DEFAULT_BARS = {
     "int16x8": _POST_TRAINING,
     "int8-qat": _QAT,
     "int16x8-qat": _QAT,
+    "qdq-u8s8": _QAT,
     "qdq-u8u8": _QAT,
     "qdq-s8s8": _QAT,
 }

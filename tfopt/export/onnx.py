@@ -34,11 +34,19 @@ def to_onnx(
     `tfopt.quantization.quantize_model` gives a real 8-bit QDQ file: 8-bit weight
     initializers feeding DequantizeLinear (per channel where the model was
     trained so), activations through QuantizeLinear/DequantizeLinear with the
-    trained scales (opset 13 or higher). Two encodings of the same trained
-    grids: "s8s8" (int8 weights and activations; symmetric ones get zero point
-    0, what TensorRT takes) and "u8u8" (the same codes shifted by 128 into
-    uint8). onnxruntime's int8 kernels on x86 CPUs without VNNI saturate int16
-    sums of u8 x s8 products, so its documentation recommends U8U8 there.
+    trained scales (opset 13 or higher). Three encodings of the same trained
+    grids, named activations then weights: "u8s8" (uint8 activations, int8
+    weights), "s8s8" (both int8; symmetric activations get zero point 0, what
+    TensorRT takes) and "u8u8" (both uint8, the int8 weight codes shifted by
+    128). On x86 CPUs onnxruntime fuses u8s8 and u8u8 into QLinearConv/
+    QLinearAdd and runs u8s8 fastest (BENCHMARKS.md's "Scale" section times the
+    three on MobileNetV2-224 against the float file and onnxruntime's own
+    `quantize_static`). Its x86 U8S8 kernels on CPUs with
+    AVX2/AVX512 but without VNNI sum pairs of u8 x s8 products in int16 with
+    saturation (VPMADDUBSW); its documentation (docs/performance/
+    model-optimizations/quantization.md, "When and why do I need to try U8U8?")
+    recommends U8U8 where that costs accuracy. The parity check runs the file
+    in onnxruntime on the exporting machine.
 
     Example:
 
@@ -54,9 +62,9 @@ def to_onnx(
         input_signature: for subclassed models, as in `to_tflite`. Defaults to `None`.
         verify_data: inputs for the parity check. Defaults to `None` (32 random
             normal samples).
-        qdq_format: for a QAT model, "s8s8" or "u8u8". Defaults to `None`:
-            "s8s8" when the activations were trained symmetric ("tensorrt"
-            preset), else "u8u8".
+        qdq_format: for a QAT model, "u8s8", "s8s8" or "u8u8". Defaults to
+            `None`: "s8s8" when the activations were trained symmetric
+            ("tensorrt" preset), else "u8s8".
         parity_bar: the parity the file must reach to be published: None (the
             mode's default bar, see `tfopt.export.acceptance`), a
             `tfopt.export.ParityBar`, or False. Defaults to `None`.
@@ -69,7 +77,7 @@ def to_onnx(
 
     Returns:
         An `ExportResult` (path, bytes, gzip bytes, parity figures); its
-        `quantization` is "float32", "qdq-s8s8" or "qdq-u8u8".
+        `quantization` is "float32", "qdq-u8s8", "qdq-s8s8" or "qdq-u8u8".
 
     Raises:
         TypeError: `model` is not a Keras 3 model.

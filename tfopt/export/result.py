@@ -17,7 +17,7 @@ class ExportResult:
         format: the `ExportFormat` name: "tflite" or "onnx" (or a registered one).
         quantization: TFLite: "float32", "float16", "dynamic", "int8", "int16x8",
             or for a QAT model "int8-qat" / "int16x8-qat". ONNX: "float32", or for
-            a QAT model "qdq-u8u8" / "qdq-s8s8".
+            a QAT model "qdq-u8s8" / "qdq-s8s8" / "qdq-u8u8".
         bytes: size of the file.
         gzip_bytes: size of the file after gzip -9.
         parity: a `VerifyResult` from running the file against the model.

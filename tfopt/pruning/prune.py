@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 
 from tfopt._keras import clone_layer, is_graph_model, is_tf_keras
 from tfopt.pruning import prune_registry
@@ -239,7 +240,11 @@ def _strip_wrapper(wrapper: PruneLowMagnitude):
     inner = wrapper.layer
     masks = {id(w): m for w, m in wrapper.pruning_vars()}
     values = [
-        w.numpy() * masks[id(w)].numpy() if id(w) in masks else w.numpy() for w in inner.weights
+        # np.where, not w * mask: pruned negative weights must be +0.0, not -0.0 (gzip).
+        np.where(masks[id(w)].numpy() != 0, w.numpy(), 0).astype(w.dtype)
+        if id(w) in masks
+        else w.numpy()
+        for w in inner.weights
     ]
     copy = inner.__class__.from_config(inner.get_config())
     build_config = inner.get_build_config()

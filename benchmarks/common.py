@@ -179,7 +179,9 @@ def epoch_times(keras_module):
     return EpochTimes()
 
 
-def interleaved_fits(runs, data, rounds: int, epochs: int = 1) -> dict:
+def interleaved_fits(
+    runs, data, rounds: int, epochs: int = 1, batch_size: int = BATCH_SIZE
+) -> dict:
     """Wall and CPU seconds per epoch of several models trained in alternation.
 
     Each model first fits one untimed epoch (graph tracing); then `rounds` times,
@@ -188,14 +190,15 @@ def interleaved_fits(runs, data, rounds: int, epochs: int = 1) -> dict:
 
     Args:
         runs: (name, model, callbacks) triples, compiled models.
-        data: the digits split (`load_data()`).
+        data: the digits split (`load_data()`), or any object with x_train and y_train.
         rounds: timed rounds.
         epochs: epochs per fit in a round. Defaults to `1`.
+        batch_size: the batch of every fit. Defaults to `BATCH_SIZE`.
 
     Returns:
         {name: {"wall": [seconds per epoch, one per round], "cpu": [...]}}.
     """
-    fit = {"batch_size": BATCH_SIZE, "verbose": 0}
+    fit = {"batch_size": batch_size, "verbose": 0}
     for _, model, callbacks in runs:
         model.fit(data.x_train, data.y_train, epochs=1, callbacks=list(callbacks), **fit)
     times = {name: {"wall": [], "cpu": []} for name, _, _ in runs}
@@ -244,8 +247,10 @@ def tflite_figures(path, quick: bool = False, num_threads: int = 1) -> dict:
     return {"bytes": raw, "gzip_bytes": zipped, "latency_ms": latency.median_ms}
 
 
-def interleaved_latency(paths: dict, quick: bool = False, rounds: int = 5) -> dict:
-    """LiteRT latency of several files, measured in interleaved rounds (batch 1, 1 thread).
+def interleaved_latency(
+    paths: dict, quick: bool = False, rounds: int = 5, num_threads: int = 1
+) -> dict:
+    """Latency of several files, measured in interleaved rounds (batch 1, `num_threads`).
 
     Each round times every file once (`latency_runs(quick) // rounds` calls after
     `LATENCY_WARMUP` untimed ones) and takes the median call. A file's figure is
@@ -253,9 +258,11 @@ def interleaved_latency(paths: dict, quick: bool = False, rounds: int = 5) -> di
     rounds, and interleaving makes such bursts hit all files alike.
 
     Args:
-        paths: {name: .tflite path}.
+        paths: {name: .tflite or .onnx path}.
         quick: fewer timed calls. Defaults to `False`.
         rounds: rounds over all files. Defaults to `5`.
+        num_threads: runtime threads (`.onnx` files run in onnxruntime the same way).
+            Defaults to `1`.
 
     Returns:
         {name: latency in ms (the lowest of the round medians)}.
@@ -266,7 +273,9 @@ def interleaved_latency(paths: dict, quick: bool = False, rounds: int = 5) -> di
     medians: dict = {name: [] for name in paths}
     for _ in range(rounds):
         for name, path in paths.items():
-            result = benchmark_latency(path, num_threads=1, warmup=LATENCY_WARMUP, runs=runs)
+            result = benchmark_latency(
+                path, num_threads=num_threads, warmup=LATENCY_WARMUP, runs=runs
+            )
             medians[name].append(result.median_ms)
     return {name: float(min(values)) for name, values in medians.items()}
 

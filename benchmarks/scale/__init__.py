@@ -8,6 +8,7 @@
 - `masks`: the cost of one mask update against the parameter count.
 - `isolation`: a stage run in a child process, with that process's own peak RSS.
 - `child`: that child process (`python -m benchmarks.scale.child`).
+- `exported`: an exported file's figures in a stage's row (sizes, parity, conversion).
 - `resnet`: ResNet50 QAT and pruning, a training step and an export, one child per stage.
 - `conversions`: the deployment files, one child process per conversion.
 - `deployment`: those conversions, then the files' LiteRT and onnxruntime latency.

@@ -117,6 +117,10 @@ class _Planner:
                 f"LayerSpec kind must be one of {_OPERATION_KINDS}."
             )
         quantize = spec is not None
+        if not any(_is_float(t) for t in node.outputs):
+            # A mask or an index (Embedding's `ops.not_equal(ids, 0)`, a comparison, a
+            # shape): no float value to quantize; it runs as it is, and is no float compute.
+            return op, False, None
         if quantize and self.annotated_only:
             producers = [self.producer.get(id(t)) for t in node.input_tensors]
             quantize = all(p is not None and self.entries[id(p.operation)][1] for p in producers)
@@ -462,7 +466,7 @@ def transform(
 
     def dequantized(old):
         new, state = values[id(old)]
-        if state == _FLOAT:
+        if state == _FLOAT or not _is_float(new):
             return new
         if id(old) not in dequantized_cache:
             layer = FloatBoundary(name=f"float_boundary_{old.name}".replace("/", "_"))
@@ -564,7 +568,7 @@ def transform(
         flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         for old, new in zip(node.outputs, flat):
             values[id(old)] = (new, state)
-            if not quantize and not exact and not plan.feeds_only_float(old):
+            if not quantize and not exact and _is_float(new) and not plan.feeds_only_float(old):
                 # The converter gives a TANH/LOGISTIC/SOFTMAX output its fixed int8 scale
                 # even when the op runs float, and carries it on through Reshape & co.
                 new = FloatBoundary(name=f"float_boundary_{old.name}".replace("/", "_"))(new)

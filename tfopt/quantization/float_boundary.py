@@ -32,6 +32,10 @@ class FloatBoundary(keras.layers.Layer):
         **kwargs: Layer arguments (`name`...).
     """
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True  # an identity: a padding mask passes on unchanged
+
     def call(self, inputs):
         """Returns `inputs` (a float64 round trip while a TFLite export traces it)."""
         if _trace.target() == "tflite":

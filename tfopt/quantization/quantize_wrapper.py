@@ -136,6 +136,9 @@ class QuantizeWrapper(keras.layers.Wrapper):
             batchnorm = keras.saving.deserialize_keras_object(batchnorm)
         kwargs.setdefault("name", f"quant_{layer.name}")
         super().__init__(layer, **kwargs)
+        # A mask (Embedding(mask_zero=True)) goes on through the wrapped layer as it would
+        # through the layer itself: Keras's masking contract is the layer's.
+        self.supports_masking = bool(getattr(layer, "supports_masking", False))
         self.quantize_config = quantize_config
         self.batchnorm = batchnorm
         object.__setattr__(self, "_input_source", None)
@@ -318,6 +321,12 @@ class QuantizeWrapper(keras.layers.Wrapper):
                 if value is not None:
                     variable.assign(value)
 
+    def compute_mask(self, inputs, mask=None):
+        """The wrapped layer's output mask (None for a layer that does not mask)."""
+        if not self.supports_masking:
+            return None
+        return self.layer.compute_mask(inputs, mask)
+
     def call(self, inputs, training=None, mask=None):
         """Fake-quantizes the weights (BatchNorm folded), runs the layer, quantizes its output.
 
@@ -440,6 +449,7 @@ class QuantizeLayer(keras.layers.Layer):
 
     def __init__(self, quantizer: Quantizer | None = None, **kwargs):
         super().__init__(**kwargs)
+        self.supports_masking = True  # elementwise: a padding mask passes on unchanged
         if isinstance(quantizer, dict):
             quantizer = keras.saving.deserialize_keras_object(quantizer)
         if quantizer is not None and not isinstance(quantizer, Quantizer):

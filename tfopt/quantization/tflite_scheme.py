@@ -212,6 +212,7 @@ for _cls in (
     L.Cropping1D,
     L.Cropping2D,
     L.InputLayer,
+    L.Masking,  # keeps or zeroes whole timesteps: 0.0 is exact on every int8 grid
 ):
     register_layer(_cls, LayerSpec("passthrough"))
 register_layer(L.UpSampling1D, LayerSpec("passthrough", int16_calibrator=True))

@@ -79,53 +79,6 @@ def parity(path, runtime: str, got: np.ndarray, expected: np.ndarray, step: floa
     )
 
 
-_FLOAT_TYPES = ("FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16")
-
-
-def subgraph_compute_ops(path) -> list[str]:
-    """Compute ops inside a file's other graphs (a WHILE loop's body, an ONNX Loop's), which
-    `tfopt.export.op_census` does not list: it reads the main graph only.
-
-    A .tflite file's ops are listed when they take float activations or weights (the
-    census's own test: an LSTM left float runs its FULLY_CONNECTEDs in a WHILE body); an
-    .onnx file's all, their dtypes not checked.
-
-    Returns:
-        Op type names, one per op, in file order.
-    """
-    from tfopt.export.census import COMPUTE_OPS
-
-    if str(path).endswith(".onnx"):
-        import onnx
-
-        model = onnx.load(str(path), load_external_data=False)
-        found: list[str] = []
-
-        def walk(graph, nested):
-            for node in graph.node:
-                if nested and node.op_type in COMPUTE_OPS:
-                    found.append(node.op_type)
-                for attr in node.attribute:
-                    for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
-                        walk(sub, True)
-
-        walk(model.graph, False)
-        return found
-    from tensorflow.lite.python import schema_py_generated as schema
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.read_model(str(path))
-    type_names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
-    found = []
-    for graph in model.subgraphs[1:]:
-        for op in graph.operators:
-            name = flatbuffer_utils.opcode_to_name(model, op.opcodeIndex)
-            types = [type_names.get(graph.tensors[i].type) for i in list(op.inputs)[:2] if i >= 0]
-            if name in COMPUTE_OPS and any(t in _FLOAT_TYPES for t in types):
-                found.append(name)
-    return found
-
-
 def bar_failures(parity_result, quantization: str) -> str:
     """What `parity_result` misses of the default bar of `quantization` ("" if it passes)."""
     from tfopt.export import acceptance

@@ -229,9 +229,10 @@ def _record_file(row, prefix, path, result, state):
     census = op_census(path)
     row[f"{prefix}_bytes"] = file_sizes(path)[0]
     row[f"{prefix}_quantization"] = result.quantization
-    row[f"{prefix}_float_compute"] = _op_counts(op.op for op in census.float_compute_ops())
-    row[f"{prefix}_subgraph_compute"] = _op_counts(files.subgraph_compute_ops(path))
-    compute = {op.index for op in census.float_compute_ops()}
+    floats = census.float_compute_ops()
+    row[f"{prefix}_float_compute"] = _op_counts(op.op for op in floats if not op.graph)
+    row[f"{prefix}_subgraph_compute"] = _op_counts(op.op for op in floats if op.graph)
+    compute = {op.index for op in floats if not op.graph}
     row[f"{prefix}_float_other"] = _op_counts(
         op.op for op in census.float_ops() if op.index not in compute
     )

@@ -101,8 +101,7 @@ def file_cell(row: dict, prefix: str) -> str:
     if floats or hidden:
         parts = [f"float compute: {floats}"] if floats else []
         if hidden:
-            what = "float compute" if prefix == "tflite" else "compute ops (dtypes unchecked)"
-            parts.append(f"{what} in a loop body, not in op_census: {hidden}")
+            parts.append(f"float compute in a loop body: {hidden}")
         return "written; " + "; ".join(parts)
     other = row.get(f"{prefix}_float_other")
     if other:

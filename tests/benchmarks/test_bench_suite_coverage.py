@@ -278,41 +278,9 @@ def test_render_float_ops_in_a_loop_body_other_float_ops_and_notes():
     lstm.update(tflite_subgraph_compute="FULLY_CONNECTED x2", tflite_notes="batch fixed at 1")
     convnext = _app_row(model="ConvNeXtTiny", tflite_float_other="SUB, MUL x70, CAST x92, MEAN")
     md = suite.render([convnext, lstm], [])
-    assert "| written; float compute in a loop body, not in op_census: FULLY_CONNECTED x2 |" in md
+    assert "| written; float compute in a loop body: FULLY_CONNECTED x2 |" in md
     assert "| fully int8; other ops in float: SUB, MUL x70, CAST x92, … |" in md
     assert "- LSTM sequence tagger, tfopt, TFLite int8: batch fixed at 1" in md
-    assert "`op_census` reads a file's main graph only." in md
+    assert "`op_census(path).nested` lists the ops of loop bodies" in md
     # A float LSTM in a loop body is not "fully int8": 1 of 2 TFLite files are.
     assert "2 train, 1 reach a fully int8 TFLite file" in md
-
-
-def test_subgraph_compute_ops_reads_onnx_loop_bodies(tmp_path):
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper
-
-    from benchmarks.coverage import files
-
-    def value(name):
-        return helper.make_tensor_value_info(name, TensorProto.FLOAT, [2, 2])
-
-    body = helper.make_graph(
-        [
-            helper.make_node("MatMul", ["x", "x"], ["y"]),
-            helper.make_node("Gemm", ["y", "y"], ["z"]),
-        ],
-        "body",
-        [value("x")],
-        [value("z")],
-    )
-    graph = helper.make_graph(
-        [
-            helper.make_node("MatMul", ["a", "a"], ["b"]),  # the main graph: op_census's part
-            helper.make_node("Loop", ["", "", "b"], ["c"], body=body),
-        ],
-        "main",
-        [value("a")],
-        [value("c")],
-    )
-    path = tmp_path / "loop.onnx"
-    onnx.save(helper.make_model(graph), str(path))
-    assert files.subgraph_compute_ops(path) == ["MatMul", "Gemm"]

@@ -88,3 +88,40 @@ def test_a_census_without_io_knows_it_does_not_know():
     census = export.OpCensus("x.tflite", "tflite", ())
     assert not census.is_fully_integer()
     assert census.integer_summary().startswith("unknown")
+
+
+def test_onnx_loop_bodies_are_read(tmp_path):
+    """Compute ops inside an ONNX Loop's body are in `nested`, and float ones count in
+    float_compute_ops(); the main graph's ops stay in `ops`."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    def value(name):
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, [2, 2])
+
+    body = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "x"], ["y"]),
+            helper.make_node("Gemm", ["y", "y"], ["z"]),
+        ],
+        "body",
+        [value("x")],
+        [value("z")],
+    )
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["a", "a"], ["b"]),
+            helper.make_node("Loop", ["", "", "b"], ["c"], body=body),
+        ],
+        "main",
+        [value("a")],
+        [value("c")],
+    )
+    path = tmp_path / "loop.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    census = export.op_census(path)
+    assert [o.op for o in census.ops] == ["MatMul", "Loop"]
+    assert [(o.op, o.graph) for o in census.nested] == [("MatMul", 1), ("Gemm", 1)]
+    assert [(o.op, o.graph) for o in census.float_compute_ops()] == [
+        ("MatMul", 0), ("MatMul", 1), ("Gemm", 1)
+    ]  # fmt: skip

@@ -522,5 +522,9 @@ def test_recurrent_layers_take_the_hybrid_route(recurrent, tmp_path):
     assert [o.input_dtypes[0] for o in census.of_type("CONV_2D")] == ["int8"]
     assert "WHILE" in {o.op for o in census.float_ops()}
     assert any("WHILE" in note for note in result.notes), result.notes
+    # The loop body's matmuls run float; the census reads the body too.
+    in_body = [o for o in census.float_compute_ops() if o.graph > 0]
+    assert in_body and {o.op for o in in_body} == {"FULLY_CONNECTED"}, census.nested
+    assert all(o.graph > 0 for o in census.nested)
     within, worst = helpers.parity_in_steps(result.parity, qat, x[:64])
     assert within >= 0.999 and worst <= 2.0 + helpers.STEP_SLACK, (within, worst)

@@ -38,6 +38,7 @@ class OpInfo:
     op: str
     input_dtypes: tuple[str, ...]
     output_dtypes: tuple[str, ...]
+    graph: int = 0  # 0: the main graph; i > 0: the i-th loop body or branch (`nested`)
 
     @property
     def is_float(self) -> bool:
@@ -53,6 +54,9 @@ class OpInfo:
 
 
 _CONTROL_FLOW = ("WHILE", "IF", "Loop", "If", "Scan")
+
+
+_UNKNOWN = "unknown"  # a nested ONNX graph's tensor whose type shape inference left open
 
 
 def _is_float(dtype: str) -> bool:
@@ -83,10 +87,14 @@ class OpCensus:
     Attributes:
         path: the file.
         format: its format's name ("tflite", "onnx"...).
-        ops: its ops (`OpInfo`), in graph order.
+        ops: the ops of its main graph (`OpInfo`), in graph order.
         inputs: the graph's inputs (`TensorInfo`: name, dtype). Defaults to `()`
             (not known: a census built without them).
         outputs: the graph's outputs, as `inputs`. Defaults to `()`.
+        nested: the ops of the graphs its control flow runs (a TFLite WHILE's cond
+            and body, IF's branches; an ONNX Loop's or If's graphs), each with its
+            graph's number in `OpInfo.graph` (from 1). A recurrent layer left float
+            runs its FULLY_CONNECTED ops there. Defaults to `()`.
     """
 
     path: str
@@ -94,6 +102,7 @@ class OpCensus:
     ops: tuple[OpInfo, ...]
     inputs: tuple[TensorInfo, ...] = ()
     outputs: tuple[TensorInfo, ...] = ()
+    nested: tuple[OpInfo, ...] = ()
 
     def counts(self) -> dict[str, int]:
         """Number of ops of each type."""
@@ -113,8 +122,18 @@ class OpCensus:
         return [op for op in self.ops if op.is_float and op.op not in skip]
 
     def float_compute_ops(self, names: tuple[str, ...] = COMPUTE_OPS) -> list[OpInfo]:
-        """Compute ops (conv, depthwise conv, dense, matmul...) that take float activations."""
-        return [op for op in self.ops if op.op in names and op.is_float]
+        """Compute ops (conv, depthwise conv, dense, matmul...) that take float inputs.
+
+        Those of the main graph, then those of loop bodies and branches (`nested`; the
+        control-flow op itself is in `float_ops()`). A nested op whose input types ONNX
+        shape inference could not tell ("unknown") counts as float: the safe side of
+        "runs in int8".
+        """
+        return [
+            op
+            for op in (*self.ops, *self.nested)
+            if op.op in names and (op.is_float or (op.graph and _UNKNOWN in op.input_dtypes[:2]))
+        ]
 
     def float_io(self) -> list[TensorInfo]:
         """The inputs and outputs of the graph that are floating point."""
@@ -241,7 +260,41 @@ def tflite_census(path: Path) -> OpCensus:
         OpInfo(int(op["index"]), op["op_name"], dtypes(op["inputs"]), dtypes(op["outputs"]))
         for op in it._get_ops_details()
     )
-    return OpCensus(str(path), "tflite", ops, *_tflite_io(it))
+    nested = _tflite_nested(path) if any(op.op in _TFLITE_CALLS for op in ops) else ()
+    return OpCensus(str(path), "tflite", ops, *_tflite_io(it), nested=nested)
+
+
+# TFLite ops that run other subgraphs of the file.
+_TFLITE_CALLS = ("WHILE", "IF", "CALL_ONCE", "STABLEHLO_WHILE", "STABLEHLO_CASE")
+
+
+def _tflite_nested(path) -> tuple[OpInfo, ...]:
+    """The ops of a .tflite file's subgraphs after the first, read from the flatbuffer.
+
+    LiteRT's Python interpreter lists the main subgraph's ops only.
+    """
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(path))
+
+    def dtypes(graph, indices):
+        return tuple(
+            flatbuffer_utils.type_to_name(graph.tensors[int(i)].type).lower()
+            for i in ([] if indices is None else indices)
+            if int(i) >= 0
+        )
+
+    return tuple(
+        OpInfo(
+            index,
+            flatbuffer_utils.opcode_to_name(model, op.opcodeIndex) or "UNKNOWN",
+            dtypes(graph, op.inputs),
+            dtypes(graph, op.outputs),
+            graph=number,
+        )
+        for number, graph in enumerate(model.subgraphs[1:], start=1)
+        for index, op in enumerate(graph.operators or [])
+    )
 
 
 def _tflite_io(it):
@@ -325,6 +378,30 @@ def onnx_census(path: Path) -> OpCensus:
         OpInfo(i, node.op_type, dtypes(node.input), dtypes(node.output))
         for i, node in enumerate(model.graph.node)
     )
+    nested = []
+
+    def typed(names):
+        """dtypes(), with "unknown" for a named tensor of no known type."""
+        return tuple(dtypes([n])[0] if dtypes([n]) else _UNKNOWN for n in names if n)
+
+    def walk(graph):
+        for node in graph.node:
+            for attr in node.attribute:
+                for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
+                    for vi in [*sub.input, *sub.output, *sub.value_info]:
+                        if vi.type.tensor_type.elem_type:  # 0: type not known
+                            types.setdefault(vi.name, vi.type.tensor_type.elem_type)
+                    for init in sub.initializer:
+                        types.setdefault(init.name, init.data_type)
+                    producers.update({out: n for n in sub.node for out in n.output})
+                    number = len({op.graph for op in nested}) + 1
+                    nested.extend(
+                        OpInfo(i, n.op_type, typed(n.input), typed(n.output), graph=number)
+                        for i, n in enumerate(sub.node)
+                    )
+                    walk(sub)
+
+    walk(model.graph)
     initializers = {init.name for init in model.graph.initializer}  # inputs before IR 4
 
     def graph_io(values):
@@ -335,7 +412,12 @@ def onnx_census(path: Path) -> OpCensus:
         )
 
     return OpCensus(
-        str(path), "onnx", ops, graph_io(model.graph.input), graph_io(model.graph.output)
+        str(path),
+        "onnx",
+        ops,
+        graph_io(model.graph.input),
+        graph_io(model.graph.output),
+        nested=tuple(nested),
     )
 
 

@@ -149,10 +149,12 @@ def ort_static(
     size: int,
     calibration: int,
     samples: int,
+    activation_type: str = "QInt8",
 ) -> None:
     """onnxruntime's own static quantization of tfopt's float ONNX file (the control):
-    `quantize_static`, QDQ format, per-channel weights, its default types (int8
-    activations and weights) and MinMax calibration on the same samples."""
+    `quantize_static`, QDQ format, per-channel int8 weights, activations of
+    `activation_type` ("QInt8", its default, or "QUInt8": the U8S8 its documentation
+    names for x86) and MinMax calibration on the same samples."""
     import onnx as onnx_lib
     from onnxruntime import quantization as ortq
 
@@ -168,9 +170,11 @@ def ort_static(
         reader,
         quant_format=ortq.QuantFormat.QDQ,
         per_channel=True,
+        activation_type=ortq.QuantType[activation_type],
+        weight_type=ortq.QuantType.QInt8,
     )
     exported.record_file(row, out_path)
-    row["quantization"] = "ORT quantize_static QDQ"
+    row["quantization"] = f"ORT quantize_static QDQ {activation_type}/QInt8"
     model = _load(model_path)
     parity = tfopt.export.verify(out_path, model, data.verification(samples, size))
     exported.record_parity(row, parity)

@@ -33,7 +33,8 @@ class FileSpec:
         format: "tflite" or "onnx".
         stage: the `conversions` stage that writes it.
         source: "float" or "qat", the model it comes from.
-        quantization: `to_tflite`'s argument (tflite stages of tfopt only).
+        quantization: `to_tflite`'s argument (tfopt's tflite files), or the activation
+            type of onnxruntime's static quantization (its control files).
     """
 
     label: str
@@ -58,7 +59,22 @@ FILES = (
     FileSpec("int8 QAT", "tfopt", "tflite", "deploy_tflite", source="qat"),
     FileSpec("float ONNX", "tfopt", "onnx", "deploy_onnx"),
     FileSpec("QDQ ONNX (QAT)", "tfopt", "onnx", "deploy_onnx", source="qat"),
-    FileSpec("QDQ ONNX static", "onnxruntime (control)", "onnx", "deploy_ort_static"),
+    FileSpec(
+        "QDQ ONNX static S8S8",
+        "onnxruntime (control)",
+        "onnx",
+        "deploy_ort_static",
+        "float",
+        "QInt8",
+    ),
+    FileSpec(
+        "QDQ ONNX static U8S8",
+        "onnxruntime (control)",
+        "onnx",
+        "deploy_ort_static",
+        "float",
+        "QUInt8",
+    ),
 )
 
 
@@ -82,6 +98,7 @@ def _args(spec: FileSpec, plan, models: dict, paths: dict) -> dict:
         "onnx_path": float_onnx,
         "model_path": models["float"],
         "calibration": plan.calibration_samples,
+        "activation_type": spec.quantization,
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from tfopt.export import _data, _model, _quiet, _staging
 from tfopt.export.verify import verify
 
@@ -107,7 +109,34 @@ def convert(model, specs, opset, what="model"):
             f"ONNX conversion of {what} {model.name!r} (opset {opset}) failed: "
             f"{type(err).__name__}: {err}\n{log.tail()}"
         ) from err
+    _replace_erfc(model_proto)
     return model_proto
+
+
+def _replace_erfc(model_proto) -> int:
+    """Rewrites tf2onnx's `Erfc(x)` nodes, an op ONNX does not have, as `1 - Erf(x)`.
+
+    TensorFlow's exact GELU (`keras.activations.gelu`, approximate=False) is
+    `0.5 * x * erfc(-x / sqrt(2))`; tf2onnx 1.17 converts its Erfc to an "Erfc" node that
+    no opset defines, so onnxruntime refuses the file. Returns the number rewritten.
+    """
+    from onnx import helper, numpy_helper
+
+    graph = model_proto.graph
+    nodes, count = [], 0
+    for node in graph.node:
+        if node.op_type != "Erfc" or node.domain not in ("", "ai.onnx"):
+            nodes.append(node)
+            continue
+        count += 1
+        one, erf = f"{node.name}_one", f"{node.name}_erf"
+        graph.initializer.append(numpy_helper.from_array(np.ones((), np.float32), one))
+        nodes.append(helper.make_node("Erf", [node.input[0]], [erf], name=erf))
+        nodes.append(helper.make_node("Sub", [one, erf], list(node.output), name=node.name))
+    if count:
+        graph.ClearField("node")
+        graph.node.extend(nodes)
+    return count
 
 
 def publish(

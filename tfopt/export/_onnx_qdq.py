@@ -4,10 +4,11 @@ tf2onnx alone constant-folds a QAT model's weight fake-quants to float and
 cannot convert per-channel or narrow-range fake-quants. Here tf2onnx converts
 the inference graph (weights folded to their dequantized float values,
 activation fake-quants to uint8 QuantizeLinear/DequantizeLinear); then every
-weight initializer of a Conv/ConvTranspose/MatMul/Gemm that equals a QAT
-weight is replaced by its 8-bit codes feeding a DequantizeLinear (per channel
-with an axis where the config says so: int8, or uint8 shifted by 128 for
-"u8u8"), and for "s8s8" every activation Q/DQ pair is rewritten to int8 with
+weight initializer of a Conv/ConvTranspose/MatMul/Gemm (or an Embedding table
+read by Gather, a LayerScale's gamma by Mul) that equals a QAT weight is
+replaced by its 8-bit codes feeding a DequantizeLinear (per channel with an
+axis where the config says so: int8, or uint8 shifted by 128 for "u8u8"), and
+for "s8s8" every activation Q/DQ pair is rewritten to int8 with
 the same grid (zero-point - 128). Last, `_onnx_fusable` adds the exact Q/DQ
 pairs that let onnxruntime fuse every quantized op into an int8 kernel.
 """
@@ -22,7 +23,16 @@ from tfopt.quantization import export_info
 QDQ_FORMATS = ("u8s8", "s8s8", "u8u8")  # activations, weights
 
 QDQ_MIN_OPSET = 13  # per-axis DequantizeLinear
-_WEIGHT_CONSUMERS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+# Op type -> the inputs a weight can come in: a kernel (input 1), an Embedding's table
+# (Gather's input 0), a LayerScale's gamma (either side of Mul).
+_WEIGHT_CONSUMERS = {
+    "Conv": (1,),
+    "ConvTranspose": (1,),
+    "MatMul": (1,),
+    "Gemm": (1,),
+    "Gather": (0,),
+    "Mul": (0, 1),
+}
 
 
 def _find_axis(array, channels_last, per_axis):
@@ -84,8 +94,9 @@ def _quantize_weights(graph, table, numpy_helper, helper, unsigned=False):
     inits = {i.name: i for i in graph.initializer}
     users = {}
     for node in graph.node:
-        if node.op_type in _WEIGHT_CONSUMERS and len(node.input) > 1 and node.input[1] in inits:
-            users.setdefault(node.input[1], []).append(node)
+        for at in _WEIGHT_CONSUMERS.get(node.op_type, ()):
+            if len(node.input) > at and node.input[at] in inits:
+                users.setdefault(node.input[at], []).append((node, at))
     replaced, used = 0, set()
     new_nodes = []
     for name in list(users):
@@ -125,8 +136,8 @@ def _quantize_weights(graph, table, numpy_helper, helper, unsigned=False):
                     **attrs,
                 )
             )
-            for node in users[name]:
-                node.input[1] = dq_out
+            for node, at in users[name]:
+                node.input[at] = dq_out
             graph.initializer.remove(inits[name])
             used.add(index)
             replaced += 1

@@ -528,3 +528,47 @@ def test_recurrent_layers_take_the_hybrid_route(recurrent, tmp_path):
     assert all(o.graph > 0 for o in census.nested)
     within, worst = helpers.parity_in_steps(result.parity, qat, x[:64])
     assert within >= 0.999 and worst <= 2.0 + helpers.STEP_SLACK, (within, worst)
+
+
+@pytest.mark.parametrize(
+    "inner, route",
+    [("Dense", "quantize_model"), ("Conv2D", "quantize_model"), ("Dense", "annotate_apply")],
+)
+def test_time_distributed_layers_quantize_as_their_inner_layer(inner, route, tmp_path):
+    """quantize_model refused TimeDistributed ("not supported by QAT"); now its layer runs
+    on the time steps folded into the batch, int8 in the file, and the file verifies."""
+    rng = np.random.default_rng(0)
+    keras.utils.set_random_seed(0)
+    if inner == "Dense":
+        x = rng.normal(size=(128, 6, 5)).astype(np.float32)
+        inp = keras.Input((6, 5))
+        h = L.TimeDistributed(L.Dense(8, activation="relu"), name="td")(inp)
+        h = L.GlobalAveragePooling1D()(h)
+        compute = "FULLY_CONNECTED"
+    else:
+        x = rng.normal(size=(128, 4, 6, 6, 2)).astype(np.float32)  # 4 frames of 6x6
+        inp = keras.Input((4, 6, 6, 2))
+        h = L.TimeDistributed(L.Conv2D(4, 3, activation="relu"), name="td")(inp)
+        h = L.Flatten()(h)
+        compute = "CONV_2D"
+    y = (x.reshape(128, -1).mean(1) > 0).astype("int32")
+    model = keras.Model(inp, L.Dense(2)(h))
+    if route == "quantize_model":
+        qat = tq.quantize_model(model)
+    else:
+        qat = tq.quantize_apply(tq.quantize_annotate_model(model))
+    qat.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    qat.fit(x, y, epochs=1, verbose=0)
+    result = tfopt.export.to_tflite(qat, tmp_path / "td.tflite", verify_data=x[:64])
+    census = tfopt.export.op_census(result.path)
+    assert [o.input_dtypes[0] for o in census.of_type(compute)][:1] == ["int8"]
+    assert not census.float_compute_ops(), census.table()
+    within, worst = helpers.parity_in_steps(result.parity, qat, x[:64])
+    assert within >= 0.999 and worst <= 2.0 + helpers.STEP_SLACK, (within, worst)
+
+
+def test_time_distributed_needs_a_known_number_of_steps():
+    inp = keras.Input((None, 5))
+    model = keras.Model(inp, L.TimeDistributed(L.Dense(3), name="td")(inp))
+    with pytest.raises(ValueError, match=r"'td' \(TimeDistributed\).*unknown time length"):
+        tq.quantize_model(model)

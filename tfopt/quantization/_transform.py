@@ -362,14 +362,47 @@ def _graph_view(model):
     return model
 
 
+def _time_distributed(layer):
+    """The TimeDistributed layer `layer` is, or annotates (QuantizeAnnotate), else None."""
+    inner = layer.layer if isinstance(layer, QuantizeAnnotate) else layer
+    return inner if isinstance(inner, keras.layers.TimeDistributed) else None
+
+
+def _unrolled_time_distributed(layer, x):
+    """`TimeDistributed(inner)(x)` as reshape -> inner -> reshape, so that QAT sees the
+    inner layer itself (a Dense, a Conv2D...) with the time steps folded into the batch.
+
+    Raises:
+        ValueError: the time dimension of `x` is not known (None): the reshape back
+            needs it.
+    """
+    steps = x.shape[1]
+    if steps is None:
+        raise ValueError(
+            f"Layer {layer.name!r} (TimeDistributed) has an input of unknown time length "
+            f"{tuple(x.shape)}: QAT folds the time steps into the batch and needs their "
+            "number. Give the model's Input a fixed length, e.g. keras.Input((20, ...))."
+        )
+    annotation = layer if isinstance(layer, QuantizeAnnotate) else None
+    layer = _time_distributed(layer)
+    inner = layer.layer
+    if annotation is not None:  # quantize_apply: the inner layer carries the annotation
+        inner = QuantizeAnnotate(inner, annotation.quantize_config)
+    folded = keras.ops.reshape(x, (-1, *x.shape[2:]))
+    y = inner(folded)
+    return keras.ops.reshape(y, (-1, steps, *y.shape[1:]))
+
+
 def inline_nested_models(model):
     """`model` with each nested Sequential or functional model's layers called directly.
 
     keras.applications.ConvNeXt builds its stem and downsampling blocks as nested
-    Sequential models; QAT needs one flat graph. The layers are the same objects
-    (the QAT transform clones them); a model with nothing nested is returned as is.
+    Sequential models; QAT needs one flat graph. A TimeDistributed layer becomes its
+    inner layer between two reshapes (`_unrolled_time_distributed`). The layers are
+    the same objects (the QAT transform clones them); a model with nothing nested is
+    returned as is.
     """
-    if not any(is_graph_model(layer) for layer in model.layers):
+    if not any(is_graph_model(layer) or _time_distributed(layer) for layer in model.layers):
         return model
 
     def run(graph, inputs):
@@ -382,6 +415,8 @@ def inline_nested_models(model):
                 op = node.operation
                 if is_graph_model(op):
                     outputs = run(op, [values[id(t)] for t in node.input_tensors])
+                elif _time_distributed(op) is not None:
+                    outputs = _unrolled_time_distributed(op, values[id(node.input_tensors[0])])
                 else:
                     args, kwargs = node.arguments.fill_in(
                         {id(t): values[id(t)] for t in node.input_tensors}

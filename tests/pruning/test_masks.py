@@ -63,3 +63,23 @@ def test_m_by_n_partial_group_and_conformance():
     assert masks.m_by_n_conformance(w * mask, 2, 4, axis=1) == 1.0
     half = np.array([[0, 0, 1, 1], [0, 1, 1, 1]], np.float32)
     assert masks.m_by_n_conformance(half, 2, 4, axis=1) == 0.5
+
+
+def test_kth_largest_is_the_sorted_value_exactly():
+    """The bisection over float bit patterns returns what a sort returns: random
+    magnitudes, repeated values, zeros, denormals, one element, every k."""
+    rng = np.random.default_rng(3)
+    cases = [
+        np.abs(rng.normal(size=1000)).astype(np.float32),
+        np.repeat(np.abs(rng.normal(size=50)), 20).astype(np.float32),  # ties
+        np.concatenate([np.zeros(300), np.abs(rng.normal(size=30))]).astype(np.float32),
+        np.array([1e-45, 3e-42, 0.0, 2.5, 1e30], np.float32),  # denormals and a huge one
+        np.array([0.7], np.float32),
+        np.zeros(9, np.float32),
+    ]
+    for values in cases:
+        ordered = np.sort(values)[::-1]
+        n = len(values)
+        for k in sorted({1, min(2, n), max(n // 2, 1), max(n - 1, 1), n}):
+            got = float(masks.kth_largest(values, np.int32(k)))
+            assert got == float(ordered[k - 1]), (values[:5], k, got, ordered[k - 1])

@@ -1,3 +1,5 @@
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -263,7 +265,10 @@ def test_model_with_a_masking_embedding_prunes_and_strips():
     x = keras.layers.LSTM(8, name="lstm")(x)
     model = keras.Model(tokens, keras.layers.Dense(2, name="out")(x))
     x = np.array([[3, 4, 5, 0, 0, 0], [1, 2, 3, 4, 5, 6]])
-    pruned = pruning.prune_low_magnitude(model, ConstantSparsity(0.5, 0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "will therefore destroy the mask information"
+        pruned = pruning.prune_low_magnitude(model, ConstantSparsity(0.5, 0))
+        pruned(x)
     assert _wrapped_names(pruned) == ["emb", "lstm", "out"]
     np.testing.assert_allclose(np.asarray(pruned(x)), np.asarray(model(x)), atol=1e-6)
     stripped = pruning.strip_pruning(pruned)

@@ -217,8 +217,16 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         self.seed = seed
         kwargs.setdefault("name", f"prune_low_magnitude_{layer.name}")
         super().__init__(layer, **kwargs)
+        # A padding mask goes on through the wrapped layer as through the layer itself.
+        self.supports_masking = bool(getattr(layer, "supports_masking", False))
         # Set by UpdatePruningStep.on_train_begin; checked when a training step is traced.
         self._step_ready = False
+
+    def compute_mask(self, inputs, mask=None):
+        """The wrapped layer's output mask (None for a layer that does not mask)."""
+        if not self.supports_masking:
+            return None
+        return self.layer.compute_mask(inputs, mask)
 
     def _check_not_inside(self):
         outer = _running_inside()

@@ -230,6 +230,9 @@ def test_qdq_file_of_transformer_and_sequence_parts(build, inputs, weight_ops, t
             and producers[name].input[0] in inits for name in n.input))  # fmt: skip
         assert node is not None
     assert "Erfc" not in {n.op_type for n in graph.node}
+    if build is _lstm_tagger:  # the recurrent layer stays float: the census says so
+        floats = {o.op for o in tfopt.export.op_census(result.path).float_compute_ops()}
+        assert "LSTM" in floats, floats
     within, worst = helpers.parity_in_steps(result.parity, qat, x[:64])
     assert within >= 0.99 and worst <= 2.0 + helpers.STEP_SLACK, (within, worst)
 

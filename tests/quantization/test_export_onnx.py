@@ -244,3 +244,32 @@ def test_float_file_of_exact_gelu(tmp_path):
     assert result.parity.max_abs_error < 1e-5
     ops = {n.op_type for n in onnx.load(str(result.path)).graph.node}
     assert "Erf" in ops and "Erfc" not in ops
+
+
+def test_equal_weights_that_tf2onnx_merges_into_one_initializer(tmp_path):
+    """Three LayerScale gammas still at their initial value are one constant to tf2onnx;
+    the export failed with "Only 5 of the 7 quantized weights could be matched"."""
+    from keras.src.applications.convnext import LayerScale
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8,))
+    x = inp
+    for i in range(3):
+        y = LayerScale(1e-6, 8, name=f"scale_{i}")(keras.layers.Dense(8, name=f"fc_{i}")(x))
+        x = keras.layers.Add()([x, y])
+    qat = tq.quantize_model(keras.Model(inp, keras.layers.Dense(3)(x)))
+    data = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
+    qat(data, training=True)
+    result = to_onnx(qat, tmp_path / "shared.onnx", verify_data=data)
+    graph, inits, producers = _graph(result.path)
+    gammas = [
+        producers[name]
+        for n in graph.node
+        if n.op_type == "Mul"
+        for name in n.input
+        if name in producers and producers[name].op_type == "DequantizeLinear"
+        and producers[name].input[0] in inits and inits[producers[name].input[0]].size == 8
+    ]  # fmt: skip
+    assert len(gammas) == 3 and len({g.input[0] for g in gammas}) == 1  # one shared int8 table
+    assert inits[gammas[0].input[0]].dtype == np.int8
+    assert result.parity.top1_agreement == 1.0

@@ -141,6 +141,20 @@ def _quantize_weights(graph, table, numpy_helper, helper, unsigned=False):
             graph.initializer.remove(inits[name])
             used.add(index)
             replaced += 1
+            # tf2onnx merges equal constants: weights with the same values on the same
+            # grid (LayerScale gammas still at their initial value) share this one.
+            for other, twin in enumerate(table):
+                if other in used or twin.per_axis != weight.per_axis:
+                    continue
+                twin_scale, twin_zero = twin.scale_zero_point()
+                if (
+                    _find_axis(array, twin.channels_last, twin.per_axis) == axis
+                    and np.array_equal(twin_scale, scale)
+                    and np.array_equal(twin_zero, zero)
+                    and np.array_equal(twin.channels_last, weight.channels_last)
+                ):
+                    used.add(other)
+                    replaced += 1
             break
     for i, node in enumerate(new_nodes):
         graph.node.insert(i, node)

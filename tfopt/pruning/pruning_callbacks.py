@@ -102,7 +102,7 @@ class UpdatePruningStep(keras.callbacks.Callback):
                 layer.pruning_step.assign(0)
 
     def on_epoch_end(self, epoch, logs=None):
-        """Sets every pruned weight to +0.0 where its mask is 0 (the per-step mask may leave -0.0)."""
+        """Sets pruned weights to +0.0 where the mask is 0 (the per-step mask leaves -0.0)."""
         if self._tfmot is not None:
             self._tfmot.on_epoch_end(epoch, logs)
             return

@@ -48,6 +48,19 @@ def _qat():
     return model
 
 
+def _qat_attention():
+    """Attention taken apart by QAT: HeadsReshape, a float MaskedSoftmax (causal mask)."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 1))
+    x = L.Reshape((8, 8))(inp)
+    x = L.MultiHeadAttention(2, 4)(x, x, use_causal_mask=True)
+    model = keras.Model(inp, L.Dense(10)(L.GlobalAveragePooling1D()(x)), name="attention")
+    model = tfopt.quantization.quantize_model(model)
+    model.compile("adam", _loss())
+    model.fit(X, Y, epochs=1, batch_size=8, verbose=0)
+    return model
+
+
 def _distiller():
     from tfopt import distillation
 
@@ -83,7 +96,11 @@ print(json.dumps({{"class": type(model).__name__,
 
 
 @pytest.mark.parametrize("imports", ["import tfopt\nimport keras", "import keras\nimport tfopt"])
-@pytest.mark.parametrize("make", [_pruned, _qat, _distiller], ids=["pruned", "qat", "distiller"])
+@pytest.mark.parametrize(
+    "make",
+    [_pruned, _qat, _qat_attention, _distiller],
+    ids=["pruned", "qat", "qat_attention", "distiller"],
+)
 def test_saved_model_loads_in_a_new_process_after_import_tfopt(make, imports, tmp_path):
     model = make()
     path, x = tmp_path / "model.keras", tmp_path / "x.npy"

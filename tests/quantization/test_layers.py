@@ -1,5 +1,7 @@
 """Per-layer parity: each supported layer, QAT-trained one epoch, exported fully int8."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -467,9 +469,10 @@ def test_convnext_block_nested_sequential_layer_norm_layer_scale(data, tmp_path)
     assert within >= 0.999 and worst <= 2.0 + helpers.STEP_SLACK, (within, worst)
 
 
-def test_text_transformer_embedding_int8_attention_float(tmp_path):
-    """Embedding (int8 GATHER), MultiHeadAttention and LayerNormalization left float
-    (named), Dense and GELU int8: an offline keyword task."""
+def test_text_transformer_embedding_and_attention_int8(tmp_path):
+    """Embedding (int8 GATHER) and MultiHeadAttention (its projections FULLY_CONNECTED,
+    the attention products BATCH_MATMUL and the SOFTMAX, all int8), Dense and GELU int8;
+    LayerNormalization left float (named): an offline keyword task."""
     rng = np.random.default_rng(0)
     tokens = rng.integers(1, 50, size=(600, 12))
     labels = ((tokens == 7).any(1) | (tokens == 13).any(1)).astype("int32")
@@ -482,8 +485,11 @@ def test_text_transformer_embedding_int8_attention_float(tmp_path):
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile("adam", loss, metrics=["accuracy"])
     model.fit(tokens[:500], labels[:500], epochs=4, verbose=0)
-    with pytest.warns(UserWarning, match="multi_head_attention"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         qat = tq.quantize_model(model)
+    left_float = " ".join(str(w.message) for w in caught)
+    assert "layer_normalization" in left_float and "multi_head_attention" not in left_float
     qat.compile("adam", loss, metrics=["accuracy"])
     qat.fit(tokens[:500], labels[:500], epochs=1, verbose=0)
     _, accuracy = qat.evaluate(tokens[500:], labels[500:], verbose=0)
@@ -491,8 +497,10 @@ def test_text_transformer_embedding_int8_attention_float(tmp_path):
     result = tfopt.export.to_tflite(qat, tmp_path / "text.tflite", verify_data=tokens[500:])
     census = tfopt.export.op_census(result.path)
     assert [o.output_dtypes[0] for o in census.of_type("GATHER")] == ["int8"]
-    assert "BATCH_MATMUL" in {o.op for o in census.float_ops()}  # attention, float
-    assert any("BATCH_MATMUL" in note for note in result.notes)
+    for op, count in (("BATCH_MATMUL", 2), ("SOFTMAX", 1), ("FULLY_CONNECTED", 6)):
+        assert [o.input_dtypes[0] for o in census.of_type(op)] == ["int8"] * count, op
+    assert not census.float_compute_ops()
+    assert "RSQRT" in {o.op for o in census.float_ops()}  # LayerNormalization, float
     within, worst = helpers.parity_in_steps(result.parity, qat, tokens[500:])
     assert within >= 0.999 and worst <= 2.0 + helpers.STEP_SLACK, (within, worst)
 

@@ -7,7 +7,7 @@ import warnings
 import keras
 
 from tfopt._keras import clone_layer, is_graph_model, is_operation_node
-from tfopt.quantization import _batchnorm, registry, tflite_scheme
+from tfopt.quantization import _attention, _batchnorm, registry, tflite_scheme
 from tfopt.quantization.annotate import QuantizeAnnotate
 from tfopt.quantization.config import QuantizationConfig
 from tfopt.quantization.float_boundary import FloatBoundary
@@ -393,16 +393,51 @@ def _unrolled_time_distributed(layer, x):
     return keras.ops.reshape(y, (-1, steps, *y.shape[1:]))
 
 
-def inline_nested_models(model):
+def _attention_like(layer, annotated_only=False):
+    """A MultiHeadAttention or EinsumDense that QAT takes apart (see `_attention`), or
+    annotates with the default config; else None. With `annotated_only` (quantize_apply),
+    only an annotated one: what the user left unannotated stays as it is."""
+    annotated = isinstance(layer, QuantizeAnnotate)
+    if annotated and layer.quantize_config is not None:
+        return None  # the user's own QuantizeConfig decides
+    if annotated_only and not annotated:
+        return None
+    inner = layer.layer if annotated else layer
+    if _attention.decomposable_attention(inner):
+        return inner
+    if _attention.einsum_as_dense_plan(inner) is not None:
+        return inner
+    return None
+
+
+def _attention_pieces(layer, args, kwargs):
+    """`layer(*args, **kwargs)` built from the int8 pieces, or None to call it as it is."""
+    annotate = QuantizeAnnotate if isinstance(layer, QuantizeAnnotate) else None
+    inner = _attention_like(layer)
+    if isinstance(inner, keras.layers.MultiHeadAttention):
+        return _attention.decomposed_attention(inner, args, kwargs, annotate=annotate)
+    x = args[0] if args else kwargs.get("inputs")
+    return _attention.einsum_dense_as_dense(inner, x, annotate=annotate)
+
+
+def inline_nested_models(model, annotated_only=False):
     """`model` with each nested Sequential or functional model's layers called directly.
 
     keras.applications.ConvNeXt builds its stem and downsampling blocks as nested
     Sequential models; QAT needs one flat graph. A TimeDistributed layer becomes its
-    inner layer between two reshapes (`_unrolled_time_distributed`). The layers are
+    inner layer between two reshapes (`_unrolled_time_distributed`); a
+    MultiHeadAttention and an EinsumDense become the ops TFLite runs them as
+    (`tfopt.quantization._attention`; with `annotated_only`, only the annotated
+    ones). The layers are
     the same objects (the QAT transform clones them); a model with nothing nested is
     returned as is.
     """
-    if not any(is_graph_model(layer) or _time_distributed(layer) for layer in model.layers):
+    if not any(
+        is_graph_model(layer)
+        or _time_distributed(layer)
+        or _attention_like(layer, annotated_only)
+        for layer in model.layers
+    ):
         return model
 
     def run(graph, inputs):
@@ -421,7 +456,11 @@ def inline_nested_models(model):
                     args, kwargs = node.arguments.fill_in(
                         {id(t): values[id(t)] for t in node.input_tensors}
                     )
-                    outputs = op(*args, **kwargs)
+                    outputs = None
+                    if _attention_like(op, annotated_only):
+                        outputs = _attention_pieces(op, args, kwargs)
+                    if outputs is None:
+                        outputs = op(*args, **kwargs)
                 flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
                 for old, new in zip(node.outputs, flat):
                     values[id(old)] = new
@@ -447,7 +486,7 @@ def transform(
     preserve_sparsity: bool = False,
 ):
     """The QAT model of a functional `model` (layers cloned; `model` is left as it was)."""
-    model = inline_nested_models(model)
+    model = inline_nested_models(model, annotated_only)
     plan = _Planner(model, annotated_only)
     if plan.float_operations:
         names = ", ".join(f"{op.name} ({type(op).__name__})" for op in plan.float_operations[:8])

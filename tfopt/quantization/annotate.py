@@ -42,11 +42,15 @@ class QuantizeAnnotate(keras.layers.Wrapper):
             self.layer.build(input_shape)
         self.built = True
 
-    def call(self, inputs, training=None, mask=None):
-        """Runs the wrapped layer unchanged: the annotation only matters to `quantize_apply`."""
+    def call(self, inputs, *args, training=None, mask=None, **kwargs):
+        """Runs the wrapped layer unchanged: the annotation only matters to `quantize_apply`.
+
+        Further arguments (a MultiHeadAttention's `value`, `attention_mask`...) are
+        passed on as they came.
+        """
         if mask is not None and getattr(self.layer, "_call_has_mask_arg", False):
-            return self.layer(inputs, training=training, mask=mask)
-        return self.layer(inputs, training=training)
+            kwargs["mask"] = mask
+        return self.layer(inputs, *args, training=training, **kwargs)
 
     def get_config(self):
         """Returns the serialized inner layer and `quantize_config` (None if not given)."""

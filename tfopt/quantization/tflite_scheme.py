@@ -19,6 +19,7 @@ from __future__ import annotations
 import keras
 
 from tfopt._keras import operation_classes
+from tfopt.quantization import _attention
 from tfopt.quantization.registry import LayerSpec, register_layer
 
 L = keras.layers
@@ -182,9 +183,14 @@ for _cls in (L.GlobalAveragePooling1D, L.GlobalAveragePooling2D, L.Softmax, L.Le
 # No int8 LayerNormalization kernel: the converter writes MEAN, SQUARED_DIFFERENCE,
 # RSQRT, MUL, ADD, each with a scale of its own that tfopt does not model.
 register_layer(L.LayerNormalization, LayerSpec("float"))
-# MultiHeadAttention: left float for now (its EinsumDense projections, batched
-# matmuls and softmax would each need their own int8 treatment).
+# MultiHeadAttention and Dense-like EinsumDense layers are taken apart before the
+# transform (`_attention`): FULLY_CONNECTED, MUL, BATCH_MATMUL and SOFTMAX, all int8.
+# What cannot be taken apart (a subclass, another einsum equation) stays float.
 register_layer(L.MultiHeadAttention, LayerSpec("float"))
+register_layer(L.EinsumDense, LayerSpec("float"))
+# A masked attention softmax: -1e9 has no int8 code on the scores' grid.
+register_layer(_attention.MaskedSoftmax, LayerSpec("float"))
+register_layer(_attention.HeadsReshape, LayerSpec("passthrough"))
 # Recurrent layers: the hybrid route (recurrent part float, the rest int8). TFLite's
 # int8 fused LSTM needs the converter's own calibration of a fused op Keras 3's
 # layers do not lower to.
@@ -232,7 +238,8 @@ register_layer(
 # STRIDED_SLICE keep their input's scale; CONCATENATION takes one scale.
 for _cls in operation_classes("numpy", ("Add", "Subtract")).values():
     register_layer(_cls, LayerSpec("output", fuses_activation=True))
-for _cls in operation_classes("numpy", ("Multiply", "Mean")).values():
+# Einsum of two activations: BATCH_MATMUL (per-tensor operands, own output scale).
+for _cls in operation_classes("numpy", ("Multiply", "Mean", "Einsum")).values():
     register_layer(_cls, LayerSpec("output"))
 for _cls in operation_classes("nn", ("Sigmoid", "Softmax", "Gelu")).values():
     register_layer(_cls, LayerSpec("output"))

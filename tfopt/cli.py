@@ -57,19 +57,9 @@ def _inspect_sensitivity(args) -> int:
 
     arrays = _load_npz(args.data)
     model = _load_keras_file(args.file, "FILE", safe_mode=not args.unsafe)
-    x, y = arrays["x_val"], arrays["y_val"]
-    if len(model.inputs) == 1:
-        expected, got = tuple(model.inputs[0].shape[1:]), tuple(x.shape[1:])
-        if len(expected) != len(got) or any(e not in (None, g) for e, g in zip(expected, got)):
-            raise ValueError(
-                f"--data: x_val holds samples of shape {got}; the model takes {expected}."
-            )
-    classes = model.outputs[0].shape[-1] if len(model.outputs) == 1 else None
-    if classes and classes > 1 and y.ndim == 1 and len(y) and (y.min() < 0 or y.max() >= classes):
-        raise ValueError(
-            f"--data: y_val holds labels {int(y.min())}..{int(y.max())}; the model has "
-            f"{classes} outputs (class ids 0..{classes - 1})."
-        )
+    from tfopt.pipeline._checks import check_classifier_data
+
+    x, y = check_classifier_data(model, (arrays["x_val"], arrays["y_val"]))
     sensitivity = quantization_sensitivity(model, (x, y))
     print(f"{args.file}: {model.name}, each layer alone quantized (int8, ranges observed on "
           f"x_val), accuracy on {len(y)} samples of x_val / y_val")  # fmt: skip
@@ -216,7 +206,13 @@ _CLI_NAMES = {
         "path": "OUTPUT",
         "model": "MODEL",
     },
-    "inspect": {"path": "FILE", "model": "FILE", "data": "--data", "max_drop": "--max-drop"},
+    "inspect": {
+        "path": "FILE",
+        "model": "FILE",
+        "data": "--data",
+        "val_data": "--data",
+        "max_drop": "--max-drop",
+    },
     "optimize": {
         "train_data": "--data",
         "val_data": "--data",
@@ -446,7 +442,7 @@ def _cmd_optimize(args) -> int:
     run = lambda: pipeline.optimize(  # noqa: E731
         model, train, val, recipe, teacher=teacher, out_dir=args.out,
         verbose=0 if args.json else "auto", log=log, safe_mode=not args.unsafe,
-        log_dir=args.log_dir,
+        log_dir=args.log_dir, overwrite=args.overwrite,
     )  # fmt: skip
     if args.json:
         with _StdoutToStderr():
@@ -609,7 +605,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="epochs of each training stage (default: each stage's, 3)",
     )
-    opt.add_argument("--out", required=True, metavar="DIR", help="the output directory")
+    opt.add_argument(
+        "--out", required=True, metavar="DIR", help="the output directory (new or empty)"
+    )
+    opt.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="use a --out that holds files: the files of an earlier run there are replaced, "
+        "other files kept",
+    )
     opt.add_argument(
         "--log-dir",
         metavar="DIR",

@@ -256,3 +256,41 @@ def test_other_arguments(fits, tmp_path, model, small):
     with pytest.raises(ValueError, match=r"`out_dir` names a file"):
         tfopt.optimize(model, *small, PRUNE, out_dir=tmp_path / "file", verbose=0)
     assert fits == []
+
+
+def test_a_sigmoid_output_is_not_read_as_logits(fits, tmp_path, small):
+    """A multi-label (sigmoid) output would be trained as logits by the classification
+    loss: refused, naming the layer; a softmax or logits model is taken."""
+    inp = keras.Input((8, 8, 1))
+    flat = keras.layers.Flatten()(inp)
+    sigmoid = keras.Model(inp, keras.layers.Dense(10, activation="sigmoid", name="tags")(flat))
+    _refused(fits, tmp_path, ValueError, r"`model`: its output layer 'tags' ends in sigmoid",
+             sigmoid, *small)  # fmt: skip
+    relu6 = keras.Model(inp, keras.layers.Dense(10, activation="relu6", name="clip")(flat))
+    relu6.layers[-1].bias.assign(np.full(10, 0.5, "float32"))  # outputs in [0, 1]
+    relu6.layers[-1].kernel.assign(np.zeros((64, 10), "float32"))
+    _refused(fits, tmp_path, ValueError, r"outputs are all in \[0, 1\] without summing to 1",
+             relu6, *small)  # fmt: skip
+
+
+def test_an_out_dir_that_holds_files(fits, tmp_path, model, small):
+    """A non-empty out_dir is refused before training, its files untouched; with
+    overwrite=True only the files a run writes there (by name) are replaced."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "optimized.onnx").write_text("stale, from an earlier run")
+    with pytest.raises(FileExistsError, match=r"`out_dir`: '.*out' already holds 2 file"):
+        tfopt.optimize(model, *small, PRUNE, out_dir=out, verbose=0, log=lambda _: None)
+    assert fits == []
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "optimized.onnx"]
+    with pytest.raises(TypeError, match=r"`overwrite` must be a bool"):
+        tfopt.optimize(model, *small, PRUNE, out_dir=out, overwrite="yes", verbose=0)
+    tfopt.optimize(
+        model, *small, Recipe([PruneStage(sparsity=0.5, epochs=1), ExportStage(formats=["tflite"])]),
+        out_dir=out, overwrite=True, verbose=0, log=lambda _: None,
+    )  # fmt: skip
+    names = {p.name for p in out.iterdir()}
+    assert (out / "notes.txt").read_text() == "mine"
+    assert "optimized.onnx" not in names  # the stale file is gone, not left beside the new
+    assert {"optimized.tflite", "report.json", "prune.keras"} <= names

@@ -118,6 +118,8 @@ def test_combinations_that_cannot_run_are_refused():
         Recipe([PruneStage(sparsity=0.5), QATStage(preserve_sparsity=False)])
     with pytest.raises(ValueError, match=r"tflite16x8.*ONNX"):
         Recipe([QATStage(config="tflite16x8"), ExportStage(formats="tflite,onnx")])
+    with pytest.raises(ValueError, match=r"sparse=True and stage 'ptq' with mode='int16x8'"):
+        Recipe([PruneStage(sparsity=0.5), PTQStage(mode="int16x8"), ExportStage(sparse=True)])
     with pytest.raises(ValueError, match=r"at least one stage"):
         Recipe([])
     with pytest.raises(TypeError, match=r"stages\[0\].*Recipe.from_dict"):

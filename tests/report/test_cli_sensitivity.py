@@ -37,8 +37,8 @@ def test_prints_the_ranking_and_a_suggestion(files, capsys):
         (["--data", "{data}"], "--data is read by --sensitivity only"),
         (["--sensitivity", "--data", "{model}"], "has no arrays x_train, y_train"),
         (["--sensitivity", "--data", "{short}"], "has no arrays x_val, y_val"),
-        (["--sensitivity", "--data", "{wide}"], "x_val holds samples of shape (9, 9, 1)"),
-        (["--sensitivity", "--data", "{labels}"], "y_val holds labels 0..11"),
+        (["--sensitivity", "--data", "{wide}"], "x_val samples have shape (9, 9, 1)"),
+        (["--sensitivity", "--data", "{labels}"], "y_val holds class ids in [0, 11]"),
         (["--sensitivity", "--data", "{data}", "--max-drop", "1.5"], "--max-drop must be"),
     ],
 )
@@ -55,3 +55,18 @@ def test_usage_errors(files, tmp_path, capsys, args, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("tfopt inspect: error: ") and message in err
+
+
+def test_a_model_that_is_no_classifier_is_refused(files, tmp_path, capsys):
+    """The same checks as tfopt optimize: a 1-unit regression model has no accuracy."""
+    import keras
+
+    inp = keras.Input((8, 8, 1))
+    keras.Model(inp, keras.layers.Dense(1)(keras.layers.Flatten()(inp))).save(
+        tmp_path / "regression.keras"
+    )
+    argv = ["inspect", str(tmp_path / "regression.keras"), "--sensitivity", "--data",
+            str(files / "data.npz")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tfopt inspect: error: ") and "trains classifiers" in err, err

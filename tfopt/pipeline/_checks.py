@@ -10,6 +10,7 @@ import dataclasses
 import importlib.util
 import math
 import os
+import re
 from pathlib import Path
 
 import keras
@@ -208,6 +209,48 @@ def _outputs_probabilities(model, x: np.ndarray) -> bool:
     return bool(np.all(out >= 0) and np.allclose(out.sum(axis=-1), 1.0, atol=1e-3))
 
 
+def _check_not_independent_probabilities(model, x: np.ndarray) -> None:
+    """Refuses outputs that are per-class probabilities that do not sum to 1 (a sigmoid):
+    the classification loss would read them as logits and train the wrong thing."""
+    history = getattr(model.outputs[0], "_keras_history", None)
+    layer = history.operation if history else None
+    name = getattr(getattr(layer, "activation", None), "__name__", "")
+    out = keras.ops.convert_to_numpy(model(x[:64], training=False)).astype(np.float64)
+    bounded = bool(out.size and np.all(out >= 0) and np.all(out <= 1))
+    sigmoid = name in ("sigmoid", "hard_sigmoid")
+    if sigmoid or (bounded and out.shape[-1] > 1):
+        what = (
+            f"its output layer {layer.name!r} ends in {name}"
+            if sigmoid
+            else "its outputs are all in [0, 1] without summing to 1"
+        )
+        raise ValueError(
+            f"Argument `model`: {what}: per-class probabilities of a multi-label model, "
+            "which the single-label classification loss of tfopt.optimize would read as "
+            "logits. Give the model a softmax output or logits (no activation on the last "
+            "layer); if its outputs are logits after all, set the recipe's from_logits=True."
+        )
+
+
+def check_classifier_data(model, data, argument: str = "val_data"):
+    """`(x, y)` of labelled data checked against a single-label classifier, as
+    `tfopt.optimize` checks its own (`tfopt inspect --sensitivity` uses it).
+
+    Returns:
+        `(x, y)`: y as int32 class ids or float32 one-hot rows.
+
+    Raises:
+        TypeError, ValueError: the model is no classifier (one output of >= 2 units,
+            softmax or logits), or the data does not fit it; named by `argument`.
+    """
+    _check_model(model, "model")
+    x, y = _check_split(data, argument, model)
+    y, _ = _check_labels(y, argument, int(model.outputs[0].shape[-1]))
+    if not _outputs_probabilities(model, x):
+        _check_not_independent_probabilities(model, x)
+    return x, y
+
+
 def _load_teacher(path: str, safe_mode: bool) -> keras.Model:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Stage 'distill': Argument `teacher`: no such file: '{path}'")
@@ -366,14 +409,43 @@ def _dry_run_qat(stage: QATStage, model, preserve: bool) -> None:
         raise stage_error("qat", err) from err
 
 
-def _check_out_dir(out_dir) -> Path:
+# The names of the files a run writes (stage models, exports, reports, plots).
+_RUN_FILES = re.compile(
+    r"(baseline|teacher|distill|prune|qat|ptq)\.keras|(baseline|optimized)\.(tflite|onnx)"
+    r"|report\.(json|md)|(accuracy-vs-size|accuracy-vs-latency|sparsity-schedule"
+    r"|layer-sparsity|quantization-error)\.png"
+)
+
+
+def _check_out_dir(out_dir, overwrite=False) -> Path:
+    """The output directory, created if needed.
+
+    A directory that holds files is refused: a run would overwrite some of them
+    and leave others from an earlier run beside its own. With `overwrite`, the
+    files an earlier run wrote there (by their names) are removed first; other
+    files stay.
+    """
     if not isinstance(out_dir, (str, os.PathLike)) or not os.fspath(out_dir):
         raise TypeError(
             f"Argument `out_dir` must be a directory path. Received: out_dir={out_dir!r}"
         )
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"Argument `overwrite` must be a bool. Received: overwrite={overwrite!r}")
     path = Path(out_dir)
     if path.exists() and not path.is_dir():
         raise ValueError(f"Argument `out_dir` names a file, not a directory: '{path}'")
+    held = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+    if held and not overwrite:
+        shown = ", ".join(held[:6]) + (" ..." if len(held) > 6 else "")
+        raise FileExistsError(
+            f"Argument `out_dir`: '{path}' already holds {len(held)} file(s) ({shown}); "
+            "a run would overwrite some and leave the rest beside its own. Choose a new or "
+            "empty directory, or pass overwrite=True (on the command line: --overwrite) to "
+            "replace the files of an earlier run there (other files are kept)."
+        )
+    for name in held:
+        if _RUN_FILES.fullmatch(name) and (path / name).is_file():
+            (path / name).unlink()
     path.mkdir(parents=True, exist_ok=True)
     if not os.access(path, os.W_OK):
         raise PermissionError(f"Argument `out_dir`: cannot write to '{path}'")
@@ -381,7 +453,15 @@ def _check_out_dir(out_dir) -> Path:
 
 
 def preflight(
-    model, train_data, val_data, recipe: Recipe, teacher, out_dir, safe_mode, log_dir=None
+    model,
+    train_data,
+    val_data,
+    recipe: Recipe,
+    teacher,
+    out_dir,
+    safe_mode,
+    log_dir=None,
+    overwrite=False,
 ) -> Plan:
     """Checks everything that can be checked before training; returns the `Plan`.
 
@@ -402,6 +482,8 @@ def preflight(
             f"{kinds[sparse_train]}, y_val {kinds[sparse_val]}. Use one kind for both."
         )
     model_probs = _outputs_probabilities(model, x_val)
+    if not model_probs and recipe.from_logits is None:
+        _check_not_independent_probabilities(model, x_val)
     from_logits = recipe.from_logits if recipe.from_logits is not None else not model_probs
     teacher = _check_teacher(
         recipe, teacher, model, x_val, model_probs, recipe.from_logits, safe_mode
@@ -453,5 +535,5 @@ def preflight(
                 f"Received: log_dir={log_dir!r}"
             )
         plan.log_dir = Path(log_dir)
-    plan.out_dir = _check_out_dir(out_dir)
+    plan.out_dir = _check_out_dir(out_dir, overwrite)
     return plan

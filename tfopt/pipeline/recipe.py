@@ -158,6 +158,13 @@ class Recipe:
                 "Export formats=['tflite'] with 'ptq', or use a 'qat' stage for an int8 ONNX "
                 f"file. Received: formats={list(formats)}"
             )
+        if ptq and ptq.mode == "int16x8" and export.sparse:
+            raise ValueError(
+                "Stage 'export' with sparse=True and stage 'ptq' with mode='int16x8': the "
+                "converter's sparse encoding of a 16x8 file computes wrong values. Leave "
+                "sparse=None (16x8 files are written dense) or set it False. "
+                "Received: sparse=True"
+            )
         qat = self.stage("qat")
         if qat and qat.preserve_sparsity is False and "prune" in kinds:
             raise ValueError(

@@ -55,7 +55,10 @@ def _run_exports(stage: ExportStage, baseline, final, recipe: Recipe, plan, note
     jobs = []
     if stage.baseline:
         jobs += [(fmt, "baseline", baseline, {}) for fmt in stage.formats]
+    # Sparse encoding after pruning, except for 16x8 PTQ (its sparse files are wrong).
     sparse = stage.sparse if stage.sparse is not None else pruned
+    if stage.sparse is None and ptq is not None and ptq.mode == "int16x8":
+        sparse = False
     for fmt in stage.formats if final is not None else ():
         options = {}
         if fmt == "tflite":
@@ -96,6 +99,7 @@ def optimize(
     log=print,
     safe_mode: bool = True,
     log_dir=None,
+    overwrite: bool = False,
 ) -> OptimizeResult:
     """Runs a recipe of stages on a trained classifier and writes verified files and reports.
 
@@ -145,6 +149,10 @@ def optimize(
             quantization ranges of the QAT stage (`log_dir/qat`,
             `tfopt.quantization.QuantizationSummaries`). Defaults to `None`
             (no logs).
+        overwrite: a non-empty `out_dir` is refused unless True; then the files
+            an earlier run wrote there (its stage models, exported files,
+            reports and plots, by name) are removed before this run, and any
+            other file is kept. Defaults to `False`.
 
     Returns:
         An `OptimizeResult`: per stage the model and its validation metrics,
@@ -156,6 +164,7 @@ def optimize(
         ValueError: a recipe, data, labels, teacher or model the stages cannot
             take, named by argument and stage, before any training.
         FileNotFoundError: a recipe or teacher file that does not exist.
+        FileExistsError: `out_dir` holds files and `overwrite` is False.
         tfopt.export.ParityError: an exported file misses its parity bar
             (nothing is written for it).
     """
@@ -169,6 +178,7 @@ def optimize(
         "log": log,
         "safe_mode": safe_mode,
         "log_dir": log_dir,
+        "overwrite": overwrite,
     }
     if safe_mode:  # Keras's own setting stays (keras.config.enable_unsafe_deserialization)
         return _optimize(model, train_data, val_data, recipe, **run)
@@ -179,12 +189,23 @@ def optimize(
 
 
 def _optimize(
-    model, train_data, val_data, recipe, *, teacher, out_dir, verbose, log, safe_mode, log_dir
+    model,
+    train_data,
+    val_data,
+    recipe,
+    *,
+    teacher,
+    out_dir,
+    verbose,
+    log,
+    safe_mode,
+    log_dir,
+    overwrite,
 ):
     # Seeded first: the copy the stages train draws its layers' seeds (Dropout) here.
     keras.utils.set_random_seed(recipe.seed)
     plan = _checks.preflight(
-        model, train_data, val_data, recipe, teacher, out_dir, safe_mode, log_dir
+        model, train_data, val_data, recipe, teacher, out_dir, safe_mode, log_dir, overwrite
     )
     notes = [
         f"loss: {type(plan.loss()).__name__}(from_logits={plan.from_logits}); from_logits "

@@ -194,9 +194,9 @@ def test_einsum_dense_as_dense(equation, output_shape, bias_axes, rewritten, tmp
         qat = tq.quantize_model(model)
     warned = any("proj" in str(w.message) for w in caught)
     assert warned is not rewritten
-    assert (
-        isinstance(qat.get_layer("quant_proj").layer, L.Dense) if rewritten else True
-    ), [layer.name for layer in qat.layers]
+    assert isinstance(qat.get_layer("quant_proj").layer, L.Dense) if rewritten else True, [
+        layer.name for layer in qat.layers
+    ]
     qat(x, training=True)
     result = tfopt.export.to_tflite(qat, tmp_path / "e.tflite", quantization="int8", verify_data=x)
     fcs = {o.input_dtypes[0] for o in tfopt.export.op_census(result.path).float_compute_ops()}

@@ -311,9 +311,13 @@ def serving_function(model: keras.Model, specs: list[tf.TensorSpec], target: str
     """A tf.function computing the model in inference mode, outputs flattened to a list,
     traced for a `target` file ("tflite", "onnx")."""
 
+    from tfopt.export import _grouped_conv
+
+    grouped = _grouped_conv.onnx_trace if target == "onnx" else contextlib.nullcontext
+
     @tf.function(input_signature=specs, autograph=False)
     def serve(*args):
-        with export_trace(model, target):
+        with export_trace(model, target), grouped():
             out = model(call_inputs(model, args), training=False)
         return tf.nest.flatten(out)
 

@@ -308,6 +308,14 @@ def _load_keras_file(path: str, argument: str, safe_mode: bool = True):
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{argument}: no such file: '{path}'")
+    import zipfile
+
+    if str(path).endswith(".keras") and not zipfile.is_zipfile(path):
+        # Keras itself answers "File not found" for a file that is there.
+        raise ValueError(
+            f"{argument}: '{path}' is not a .keras archive (the zip file model.save writes); "
+            f"it holds {os.path.getsize(path):,} bytes of something else."
+        )
     try:
         model = keras.saving.load_model(path, safe_mode=safe_mode)
     except Exception as err:
@@ -357,7 +365,8 @@ def _optimize_recipe(args):
         raise ValueError("--leave-dense keeps layers dense while pruning: add --prune.")
     if args.prune is not None:
         stages.append(_prune_stage(args.prune, args.leave_dense, budget))
-    formats = [f.strip() for f in (args.export or "tflite").split(",") if f.strip()]
+    export = "tflite" if args.export is None else args.export  # --export '' names nothing
+    formats = [f.strip() for f in export.split(",") if f.strip()]
     unknown = [f for f in formats if f not in ("tflite", "onnx")]
     if unknown or not formats:
         raise ValueError(
@@ -377,6 +386,13 @@ def _optimize_recipe(args):
                 f"--quantize {args.quantize} quantizes the TFLite file: add tflite to --export."
             )
         stages.append(pipeline.PTQStage(mode=args.quantize))
+    if args.epochs is not None and not any(
+        isinstance(st, pipeline.TrainingStage) for st in stages
+    ):
+        raise ValueError(
+            f"--epochs sets the budget of the training stages (--teacher, --prune, --quantize "
+            f"qat); this run has none. Received: --epochs {args.epochs}"
+        )
     stages.append(pipeline.ExportStage(formats=formats))
     return pipeline.Recipe(stages)
 

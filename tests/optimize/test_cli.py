@@ -160,6 +160,8 @@ def test_labels_that_do_not_fit_name_the_flag(tiny_files, tmp_path, capsys):
         (["--prune", "4:2"], "or an m:n pattern with 0 < m < n"),
         (["--quantize", "int8", "--export", "tflite,onnx"], "quantizes the TFLite file only"),
         (["--export", "coreml"], "--export takes tflite, onnx or tflite,onnx"),
+        (["--export", ""], "--export takes tflite, onnx or tflite,onnx"),
+        (["--epochs", "2"], "--epochs sets the budget of the training stages"),
         (["--leave-dense", "conv"], "--leave-dense keeps layers dense while pruning"),
         (["--recipe", "r.yaml", "--prune", "0.5"], "--recipe sets the stages"),
         (["--recipe", "missing.yaml"], "Recipe file not found"),
@@ -171,4 +173,14 @@ def test_flags_that_cannot_make_a_recipe(tiny_files, tmp_path, capsys, flags, me
         capsys, root / "model.keras", "--data", root / "data.npz", "--out", tmp_path / "o", *flags
     )
     assert message in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_file_that_is_no_keras_archive_says_so(tiny_files, tmp_path, capsys):
+    """Keras answers "File not found" for a .keras file that is there but no zip."""
+    root, _ = tiny_files
+    garbage = tmp_path / "garbage.keras"
+    garbage.write_text("not a model")
+    err = _error(capsys, garbage, "--data", root / "data.npz", "--out", tmp_path / "o")
+    assert "MODEL: '" in err and "is not a .keras archive" in err and "11 bytes" in err
     assert not (tmp_path / "o").exists()

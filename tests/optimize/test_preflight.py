@@ -130,6 +130,10 @@ def test_distill_without_a_teacher_and_a_teacher_without_distill(fits, tmp_path,
         PRUNE,
         teacher=model,
     )
+    twice = Recipe([DistillStage(teacher="t.keras"), ExportStage()])
+    _refused(fits, tmp_path, ValueError,
+             r"teacher is given twice: model 'cnn' as the call's teacher argument and 't.keras'",
+             model, *small, twice, teacher=model)  # fmt: skip
     missing = Recipe([DistillStage(teacher=str(tmp_path / "t.keras")), ExportStage()])
     _refused(
         fits, tmp_path, FileNotFoundError, r"Stage 'distill'.*no such file", model, *small, missing
@@ -286,10 +290,10 @@ def test_an_out_dir_that_holds_files(fits, tmp_path, model, small):
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "optimized.onnx"]
     with pytest.raises(TypeError, match=r"`overwrite` must be a bool"):
         tfopt.optimize(model, *small, PRUNE, out_dir=out, overwrite="yes", verbose=0)
+    recipe = Recipe([PruneStage(sparsity=0.5, epochs=1), ExportStage(formats=["tflite"])])
     tfopt.optimize(
-        model, *small, Recipe([PruneStage(sparsity=0.5, epochs=1), ExportStage(formats=["tflite"])]),
-        out_dir=out, overwrite=True, verbose=0, log=lambda _: None,
-    )  # fmt: skip
+        model, *small, recipe, out_dir=out, overwrite=True, verbose=0, log=lambda _: None
+    )
     names = {p.name for p in out.iterdir()}
     assert (out / "notes.txt").read_text() == "mine"
     assert "optimized.onnx" not in names  # the stale file is gone, not left beside the new

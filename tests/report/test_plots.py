@@ -73,6 +73,17 @@ def test_pareto_plot_by_latency_and_gzip_size():
     np.testing.assert_allclose(front.get_ydata(), [0.975, 0.9777, 0.9777])
 
 
+def test_pareto_by_latency_leaves_out_rows_without_one():
+    """report.json's .keras rows have latency_ms None: left out of the latency plot."""
+    rows = [{"name": "baseline.keras", "accuracy": 0.98, "size_bytes": 240181,
+             "latency_ms": None}, *ARTIFACTS]  # fmt: skip
+    ax = report.plot_pareto(rows, x="latency").axes[0]
+    assert len(ax.collections[0].get_offsets()) == len(ARTIFACTS)
+    assert "baseline.keras" not in [t.get_text() for t in ax.texts]
+    with pytest.raises(ValueError, match=r"no artifact has a `latency_ms`"):
+        report.plot_pareto(rows[:1], x="latency")
+
+
 class _Result:  # an object with attributes instead of a dict
     def __init__(self, name, accuracy, size_bytes):
         self.name, self.accuracy, self.size_bytes = name, accuracy, size_bytes
@@ -97,7 +108,7 @@ def test_pareto_plot_bad_input():
     with pytest.raises(ValueError, match=r"artifact 1 \('b'\) has no `size_bytes`"):
         report.plot_pareto([{"name": "a", "accuracy": 1, "size_bytes": 1},
                             {"name": "b", "accuracy": 1}])  # fmt: skip
-    with pytest.raises(ValueError, match=r"artifact 0 \('a'\) has no `latency_ms`"):
+    with pytest.raises(ValueError, match=r"no artifact has a `latency_ms`"):
         report.plot_pareto([{"name": "a", "accuracy": 1, "size_bytes": 1}], x="latency")
     with pytest.raises(ValueError, match=r"has no `top1`"):
         report.plot_pareto(ARTIFACTS, metric="top1")
@@ -165,6 +176,10 @@ def test_layer_sparsity_bars():
     total = _line(ax, "total")
     assert total.get_xdata()[0] == pytest.approx(24 / 48)
     assert [t.get_text() for t in ax.texts] == ["25% of 32", "100% of 16"]
+    # The legend sits below the axes, not over the bars and their labels.
+    (legend,) = ax.figure.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["whole model 50.0%"]
+    assert ax.get_legend() is None
 
 
 def test_layer_sparsity_of_a_pruned_model_and_no_prunable_weights():

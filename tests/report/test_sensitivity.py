@@ -285,3 +285,17 @@ def test_bad_input(psens, qsens, trained_bn_cnn, val):
         report.quantization_sensitivity(Sub(), val)
     with pytest.raises(ValueError, match="unknown metric name 'acuracy'"):
         report.quantization_sensitivity(trained_bn_cnn, val, metric="acuracy")
+
+
+def test_plot_of_drops_that_are_all_zero_says_so():
+    """Every layer alone leaves the metric as it was: the bars have no length; the plot
+    says so rather than showing an empty frame."""
+    sensitivity, _ = _noise_floor_sensitivity(all_compressed=0.85)
+    for row in sensitivity.rows:
+        row["drop"] = [0.0 for _ in row["drop"]]
+    ax = sensitivity.plot().axes[0]
+    assert [t.get_text() for t in ax.texts if t.get_gid() == "no_drop"] == [
+        "no layer changes accuracy"
+    ]
+    sensitivity.rows[0]["drop"] = [0.01 for _ in sensitivity.rows[0]["drop"]]
+    assert not [t for t in sensitivity.plot().axes[0].texts if t.get_gid() == "no_drop"]

@@ -282,14 +282,20 @@ def _check_teacher(recipe: Recipe, teacher, model, x_val, model_probs, from_logi
             )
         return None
     if teacher is not None and stage.teacher is not None:
+        given = (
+            f"'{os.fspath(teacher)}'"
+            if isinstance(teacher, (str, os.PathLike))
+            else f"model {getattr(teacher, 'name', type(teacher).__name__)!r}"
+        )
         raise ValueError(
-            f"Stage 'distill': the teacher is given twice: teacher={type(teacher).__name__} "
-            f"and DistillStage(teacher={stage.teacher!r}). Give one."
+            f"Stage 'distill': the teacher is given twice: {given} as the call's teacher "
+            f"argument and '{stage.teacher}' in the stage. Give one."
         )
     if teacher is None and stage.teacher is None:
         raise ValueError(
-            "Stage 'distill' needs a teacher: tfopt.optimize(..., teacher=trained_model) or "
-            "DistillStage(teacher='teacher.keras') (`--teacher T.keras` on the command line)."
+            "Stage 'distill' needs a teacher: a trained model (or .keras path) as the call's "
+            "teacher argument, or a .keras path as the stage's teacher (on the command line: "
+            "--teacher T.keras)."
         )
     if teacher is None:
         teacher = _load_teacher(stage.teacher, safe_mode)

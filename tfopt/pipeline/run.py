@@ -232,6 +232,14 @@ def _optimize(
             plan,
         )
         log(f"teacher: val accuracy {teacher_result.metrics['val_accuracy']:.4f}")
+        t_acc, m_acc = teacher_result.metrics["val_accuracy"], baseline.metrics["val_accuracy"]
+        if t_acc < m_acc:
+            note = (
+                f"the teacher's val accuracy {t_acc:.4f} is below the model's own {m_acc:.4f}: "
+                "distilling from it may teach the model its mistakes"
+            )
+            notes.append(note)
+            log(f"note: {note}")
     current = plan.model  # a copy: the caller's model is never trained
     stages = []
     for stage in recipe.stages:

@@ -113,7 +113,9 @@ def plot_pareto(
         artifacts: a non-empty list of dicts (or objects with these attributes):
             `name` (str), the metric (float, the key named by `metric`),
             `size_bytes` (int), and optionally `gzip_bytes` (int) and
-            `latency_ms` (float, needed for `x="latency"`).
+            `latency_ms` (float; with `x="latency"`, an artifact whose
+            `latency_ms` is None, such as a `.keras` row of report.json, is
+            left out).
         x: what goes on the x axis: "size" (raw file size, KiB), "gzip_size"
             (gzipped size, KiB) or "latency" (ms). Defaults to `"size"`.
         metric: the key of the metric on the y axis. Defaults to `"accuracy"`.
@@ -124,9 +126,9 @@ def plot_pareto(
         A `matplotlib.figure.Figure` with one Axes.
 
     Raises:
-        ValueError: an unknown `x`, an empty `artifacts`, or an artifact without
-            the metric or the value plotted on x (the message names the artifact
-            and the key).
+        ValueError: an unknown `x`, an empty `artifacts` (or none with a
+            latency, for `x="latency"`), or an artifact without the metric or the
+            value plotted on x (the message names the artifact and the key).
         TypeError: `artifacts` is not a list of dicts or objects.
     """
     if x not in _PARETO_AXES:
@@ -147,6 +149,8 @@ def plot_pareto(
     names, xs, ys, gz = [], [], [], []
     for i, artifact in enumerate(artifacts):
         name = _field(artifact, "name")
+        if x == "latency" and _field(artifact, key) is None:
+            continue  # no latency (a .keras model in report.json): not drawn on this axis
         if not isinstance(name, str) or not name:
             raise ValueError(
                 f"Argument `artifacts`: artifact {i} needs a `name` (a non-empty str). "
@@ -157,6 +161,11 @@ def plot_pareto(
         xs.append(_number(artifact, i, key, positive=True) * scale)
         has_gzip = x == "size" and _field(artifact, "gzip_bytes") is not None
         gz.append(_number(artifact, i, "gzip_bytes", positive=True) * scale if has_gzip else None)
+    if not names:
+        raise ValueError(
+            "Argument `artifacts`: no artifact has a `latency_ms` to plot with x='latency' "
+            "(only files are timed; .keras models are not)."
+        )
 
     figure, ax = new_figure()
     ax.scatter(xs, ys, color="tab:blue", zorder=3, label="raw size" if x == "size" else None)
@@ -371,7 +380,8 @@ def plot_layer_sparsity(model, m_by_n: tuple[int, int] | None = None):
     ax.set_xlim(0.0, 1.15)
     ax.set_xlabel("sparsity (fraction of weights at zero)")
     ax.set_title(f"sparsity per layer: {getattr(model, 'name', '')}".rstrip(": "))
-    ax.legend(loc="lower right", fontsize=8)
+    # Below the axes: inside, it covered the last bar's label.
+    figure.legend(loc="outside lower center", fontsize=8, frameon=False)
     return figure
 
 

@@ -356,6 +356,11 @@ class Sensitivity:
                 gid=f"drop_{j}",
             )
         ax.axvline(0.0, color="black", linewidth=0.8)
+        drops = [abs(d) for row in self.rows for d in row["drop"]]
+        if not any(drops):  # no bar has a length: say so instead of an empty frame
+            ax.set_xlim(-0.01, 0.01)
+            ax.text(0.5, 0.5, f"no layer changes {self.metric}", transform=ax.transAxes,
+                    ha="center", va="center", fontsize=9, gid="no_drop")  # fmt: skip
         ax.set_yticks(positions, names)
         ax.invert_yaxis()
         ax.set_xlabel(f"{self.metric} drop from {self.baseline:.4g} (larger: more sensitive)")

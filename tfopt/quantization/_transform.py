@@ -433,9 +433,7 @@ def inline_nested_models(model, annotated_only=False):
     returned as is.
     """
     if not any(
-        is_graph_model(layer)
-        or _time_distributed(layer)
-        or _attention_like(layer, annotated_only)
+        is_graph_model(layer) or _time_distributed(layer) or _attention_like(layer, annotated_only)
         for layer in model.layers
     ):
         return model

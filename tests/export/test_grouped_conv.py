@@ -67,3 +67,26 @@ def test_keras_grouped_conv_outside_an_export_is_keras_own(grouped):
     assert tf_nn.conv is original
     model, x = grouped
     np.testing.assert_allclose(model.predict(x[:4], verbose=0), model(x[:4]), atol=1e-5)
+
+
+def test_grouped_conv3d_to_onnx(tmp_path):
+    """tf2onnx writes a grouped Conv3D without its groups: one conv per group instead."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((4, 8, 8, 4))
+    model = keras.Model(inp, L.Conv3D(4, 3, padding="same", groups=2)(inp))
+    x = np.random.default_rng(0).normal(size=(4, 4, 8, 8, 4)).astype("f4")
+    result = tfopt.export.to_onnx(model, tmp_path / "g3.onnx", verify_data=x)
+    assert result.parity.max_abs_error < 1e-4, result.parity
+
+
+def test_dilated_convs_stay_float_in_qat_and_say_so():
+    """The converter splits a dilated conv around SPACE_TO_BATCH_ND, leaving its CONV_2D
+    float inside an int8 file: QAT leaves it float on purpose and warns, naming it."""
+    inp = keras.Input((8, 8, 4))
+    x = L.Conv2D(8, 3, padding="same", dilation_rate=2, name="dilated")(inp)
+    y = L.Conv1D(4, 3, padding="same", groups=2, dilation_rate=2, name="dilated_1d")(
+        L.Reshape((64, 8))(x)
+    )
+    model = keras.Model(inp, L.Dense(2)(L.Flatten()(y)))
+    with pytest.warns(UserWarning, match=r"dilated \(Conv2D\), dilated_1d \(Conv1D\)"):
+        tq.quantize_model(model)

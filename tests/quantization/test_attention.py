@@ -201,3 +201,41 @@ def test_einsum_dense_as_dense(equation, output_shape, bias_axes, rewritten, tmp
     result = tfopt.export.to_tflite(qat, tmp_path / "e.tflite", quantization="int8", verify_data=x)
     fcs = {o.input_dtypes[0] for o in tfopt.export.op_census(result.path).float_compute_ops()}
     assert (not fcs) if rewritten else fcs == {"float32"}
+
+
+def test_a_shared_attention_layer_is_refused_by_name():
+    inp = keras.Input((8, 12))
+    mha = L.MultiHeadAttention(2, 6, name="shared")
+    model = keras.Model(inp, mha(mha(inp, inp), inp))
+    with pytest.raises(ValueError, match=r"Layer 'shared' is called more than once"):
+        tq.quantize_model(model)
+
+
+def test_annotated_at_build_time_and_masked_in_quantize_apply(tmp_path):
+    """tfmot's pattern, quantize_annotate_layer(layer)(x, x), builds an attention layer;
+    quantize_apply of an annotated masked attention quantizes both products (the float
+    masked softmax between them is re-quantized, as in quantize_model)."""
+    inp = keras.Input((8, 12), name="x")
+    x = tq.quantize_annotate_layer(L.Dense(12, name="embed"))(inp)
+    x = tq.quantize_annotate_layer(L.MultiHeadAttention(2, 6, name="mha"))(
+        x, x, use_causal_mask=True
+    )
+    model = keras.Model(inp, tq.quantize_annotate_layer(L.Dense(3, name="logits"))(x))
+    qat = tq.quantize_apply(model)
+    x_data = _data([(8, 12)])
+    qat(x_data, training=True)
+    result = tfopt.export.to_tflite(qat, tmp_path / "a.tflite", verify_data=x_data)
+    census = tfopt.export.op_census(result.path)
+    assert not census.float_compute_ops(), census.float_compute_ops()
+    assert {o.input_dtypes for o in census.of_type("BATCH_MATMUL")} == {("int8", "int8")}
+
+
+def test_mixed_precision_is_refused_by_name():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        inp = keras.Input((8, 12))
+        model = keras.Model(inp, L.Dense(3, name="half")(inp))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    with pytest.raises(ValueError, match=r"Layer 'half' computes in float16.*'mixed_float16'"):
+        tq.quantize_model(model)

@@ -8,7 +8,9 @@ of these models failed. While an ONNX trace is active (`onnx_trace()`), the
 backend's `conv` writes a grouped convolution as the plain grouped Conv2D op
 inside that function, which tf2onnx converts to an ONNX Conv with `group` set (and
 onnxruntime runs); the trace only builds the graph, TensorFlow never runs it on
-the CPU. Outside the trace, and in other threads, Keras's own `conv` runs unchanged.
+the CPU (a grouped Conv3D, which tf2onnx converts without its groups, is written
+as one convolution per group and a concat). Outside the trace, and in other
+threads, Keras's own `conv` runs unchanged.
 """
 
 from __future__ import annotations
@@ -33,6 +35,18 @@ def _grouped(original):
         channels = inputs.shape[-1 if fmt == "channels_last" else 1]
         if channels is None or channels == kernel.shape[-2]:
             return original(inputs, kernel, strides, padding, data_format, dilation_rate)
+        tf_format = _convert_data_format(data_format, len(inputs.shape))
+        if len(inputs.shape) == 5:  # tf2onnx's Conv3D takes no group: one conv per group
+            axis = -1 if fmt == "channels_last" else 1
+            groups = int(channels) // int(kernel.shape[-2])
+            pairs = zip(tf.split(inputs, groups, axis=axis), tf.split(kernel, groups, axis=-1))
+            return tf.concat(
+                [
+                    tf.nn.convolution(x, k, strides, padding.upper(), tf_format, dilation_rate)
+                    for x, k in pairs
+                ],
+                axis=axis,
+            )
         # The graph op Keras's XLA function wraps: one grouped Conv2D, which tf2onnx
         # writes as an ONNX Conv with its `group` (never executed here on the CPU).
         return tf.nn.convolution(
@@ -40,7 +54,7 @@ def _grouped(original):
             kernel,
             strides,
             padding.upper(),
-            data_format=_convert_data_format(data_format, len(inputs.shape)),
+            data_format=tf_format,
             dilations=dilation_rate,
         )
 

@@ -23,9 +23,10 @@ rounding), so the converter writes one FULLY_CONNECTED with its bias fused
 (as an EinsumDense with a bias on two output axes it writes FULLY_CONNECTED,
 RESHAPE and a separate ADD, whose intermediate tensor has no range).
 
-A MultiHeadAttention this module cannot take apart (a subclass, a custom
-`_compute_attention`, a Keras without the attributes used) and an EinsumDense
-of any other equation stay float, named in the QAT warning and the file.
+A MultiHeadAttention this module cannot take apart (a Keras without the
+attributes used) and an EinsumDense of any other equation stay float, named in
+the QAT warning and the file; a subclass of MultiHeadAttention (it may compute
+attention its own way) is refused by name, as any unregistered layer is.
 """
 
 from __future__ import annotations

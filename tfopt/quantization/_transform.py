@@ -123,7 +123,13 @@ class _Planner:
             return op, False, None
         if quantize and self.annotated_only:
             producers = [self.producer.get(id(t)) for t in node.input_tensors]
-            quantize = all(p is not None and self.entries[id(p.operation)][1] for p in producers)
+            # An annotated layer left float on purpose (a masked softmax) still counts:
+            # the user asked for the op after it to be quantized.
+            quantize = all(
+                p is not None
+                and (self.entries[id(p.operation)][1] or isinstance(p.operation, QuantizeAnnotate))
+                for p in producers
+            )
         elif spec is None or spec.kind == "float":
             self.float_operations.append(op)
             quantize = False
@@ -420,6 +426,23 @@ def _attention_pieces(layer, args, kwargs):
     return _attention.einsum_dense_as_dense(inner, x, annotate=annotate)
 
 
+def _check_float32_compute(model):
+    """Refuses layers computing in float16/bfloat16: the fake-quant ops take float32."""
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        policy = getattr(layer, "dtype_policy", None)
+        compute = getattr(policy, "compute_dtype", "float32")
+        if compute not in ("float32", None) and str(compute).startswith(("float", "bfloat")):
+            raise ValueError(
+                f"Layer {layer.name!r} computes in {compute} (dtype policy "
+                f"{getattr(policy, 'name', policy)!r}): QAT fake-quantizes float32 tensors and "
+                "TFLite's integer kernels replace the float ones anyway. Build the model "
+                "under keras.mixed_precision.set_global_policy('float32') (or give its "
+                "layers dtype='float32') and copy the weights over, then quantize it."
+            )
+
+
 def inline_nested_models(model, annotated_only=False):
     """`model` with each nested Sequential or functional model's layers called directly.
 
@@ -437,6 +460,8 @@ def inline_nested_models(model, annotated_only=False):
         for layer in model.layers
     ):
         return model
+
+    taken_apart = {}  # id(layer) -> name: each MultiHeadAttention/EinsumDense called once
 
     def run(graph, inputs):
         graph = _graph_view(graph)
@@ -456,6 +481,13 @@ def inline_nested_models(model, annotated_only=False):
                     )
                     outputs = None
                     if _attention_like(op, annotated_only):
+                        if id(op) in taken_apart:
+                            raise ValueError(
+                                f"Layer {op.name!r} is called more than once in model "
+                                f"{model.name!r}. QAT needs one set of ranges per call: give "
+                                "each call its own layer."
+                            )
+                        taken_apart[id(op)] = op.name
                         outputs = _attention_pieces(op, args, kwargs)
                     if outputs is None:
                         outputs = op(*args, **kwargs)
@@ -484,6 +516,7 @@ def transform(
     preserve_sparsity: bool = False,
 ):
     """The QAT model of a functional `model` (layers cloned; `model` is left as it was)."""
+    _check_float32_compute(model)
     model = inline_nested_models(model, annotated_only)
     plan = _Planner(model, annotated_only)
     if plan.float_operations:

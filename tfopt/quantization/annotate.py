@@ -35,12 +35,24 @@ class QuantizeAnnotate(keras.layers.Wrapper):
         kwargs.setdefault("name", f"quant_annotate_{layer.name}")
         super().__init__(layer, **kwargs)
         self.quantize_config = quantize_config
+        self.supports_masking = bool(getattr(layer, "supports_masking", False))
 
     def build(self, input_shape=None):
-        """Builds the wrapped layer (if it is not built yet); creates no weights of its own."""
+        """Builds the wrapped layer (if it is not built yet); creates no weights of its own.
+
+        A layer called on several tensors (MultiHeadAttention(query, value)) builds on
+        its first call instead, from all of them.
+        """
         if not self.layer.built:
-            self.layer.build(input_shape)
+            try:
+                self.layer.build(input_shape)
+            except TypeError:  # build() wants more shapes than the first input's
+                pass
         self.built = True
+
+    def compute_mask(self, inputs, mask=None):
+        """The wrapped layer's mask (the annotation changes nothing)."""
+        return self.layer.compute_mask(inputs, mask)
 
     def call(self, inputs, *args, training=None, mask=None, **kwargs):
         """Runs the wrapped layer unchanged: the annotation only matters to `quantize_apply`.

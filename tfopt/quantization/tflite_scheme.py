@@ -123,7 +123,24 @@ def int16_calibrator(layer, spec) -> bool:
 _WEIGHTED = dict(folds_batchnorm=True, fuses_activation=True)
 
 register_layer(L.Dense, LayerSpec("weighted", {"kernel": "last"}, dense=True, **_WEIGHTED))
-register_layer(L.Conv2D, LayerSpec("weighted", {"kernel": "last"}, **_WEIGHTED))
+
+
+def _dilated(layer) -> bool:
+    return any(int(r) > 1 for r in getattr(layer, "dilation_rate", (1,)))
+
+
+def _conv2d(layer):
+    # A dilated conv the converter writes as SPACE_TO_BATCH_ND -> CONV_2D ->
+    # BATCH_TO_SPACE_ND with the bias ADD after them, and a channels_first conv with
+    # transposes around it: the CONV_2D output has no range of its own and runs float
+    # (measured, TF 2.21). Left float on purpose, and said so, rather than a float
+    # CONV_2D inside an "int8" file.
+    if _dilated(layer) or getattr(layer, "data_format", "channels_last") != "channels_last":
+        return LayerSpec("float")
+    return LayerSpec("weighted", {"kernel": "last"}, **_WEIGHTED)
+
+
+register_layer(L.Conv2D, _conv2d)
 register_layer(L.DepthwiseConv2D, LayerSpec("weighted", {"kernel": "depthwise"}, **_WEIGHTED))
 # Conv2DTranspose: per-tensor kernel (the converter cannot fold a per-channel fake-quant
 # through the kernel transpose its TRANSPOSE_CONV needs), and no BN folding (its
@@ -141,7 +158,10 @@ def _conv1d(layer):
     # A channels-last Conv1D of one group: per channel, run by the wrapper as
     # ExpandDims -> Conv2D on a 4-D kernel, the form the converter folds into a
     # per-channel CONV_2D (on the 3-D kernel it fails). Others: per tensor.
-    if layer.data_format == "channels_last" and int(getattr(layer, "groups", 1)) == 1:
+    grouped = int(getattr(layer, "groups", 1)) > 1
+    if grouped and _dilated(layer):  # float CONV_2D in the file, as a dilated Conv2D
+        return LayerSpec("float")
+    if layer.data_format == "channels_last" and not grouped:
         return LayerSpec("weighted", {"kernel": "last"}, conv1d_as_conv2d=True, **_WEIGHTED)
     return LayerSpec("weighted", {"kernel": "tensor"}, **_WEIGHTED)
 

@@ -239,3 +239,21 @@ def test_mixed_precision_is_refused_by_name():
         keras.mixed_precision.set_global_policy("float32")
     with pytest.raises(ValueError, match=r"Layer 'half' computes in float16.*'mixed_float16'"):
         tq.quantize_model(model)
+
+
+def test_attention_in_16x8(tmp_path):
+    """16x8: the converter refuses attention's MUL by 1/sqrt(key_dim) from fake-quant ops
+    ('tfl.mul' operands of different types); such a model goes through TFLite's own
+    16x8 quantizer with the trained ranges, every op int16."""
+    keras.utils.set_random_seed(0)
+    model = _self_attention()
+    x = _data([(8, 12)])
+    qat = tq.quantize_model(model, config="tflite16x8")
+    for start in range(0, 64, 16):
+        qat(x[start : start + 16], training=True)
+    result = tfopt.export.to_tflite(qat, tmp_path / "a16.tflite", verify_data=x)
+    assert result.quantization == "int16x8-qat"
+    census = tfopt.export.op_census(result.path)
+    assert {o.input_dtypes for o in census.of_type("BATCH_MATMUL")} == {("int16", "int16")}
+    assert [o.input_dtypes[0] for o in census.of_type("MUL")] == ["int16"]
+    assert not census.float_compute_ops()

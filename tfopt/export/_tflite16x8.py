@@ -39,7 +39,8 @@ def needs_calibrator(info) -> list[str]:
         info: the model's `tfopt.quantization.QATExportInfo`; a layer's
             `int16_calibrator` says it (TF 2.21's converter refuses int16
             CONCATENATION and TILE tensors, and gives LOGISTIC an output scale
-            LiteRT's int16 kernel rejects).
+            LiteRT's int16 kernel rejects); so do its `constant_multiplies` (a MUL
+            by a constant fails the converter's type check).
 
     Returns:
         "'name' (Class)" descriptions, empty when the fake-quant route works.
@@ -51,6 +52,7 @@ def needs_calibrator(info) -> list[str]:
             if item.spec is None or not item.spec.int16_calibrator:
                 kind = "sigmoid"
             found.append(f"{item.layer.name!r} ({kind})")
+    found += [f"{name!r} (ops.multiply by a constant)" for name in info.constant_multiplies]
     return found
 
 

@@ -48,6 +48,21 @@ def is_qat_model(model) -> bool:
     return any(isinstance(layer, (QuantizeWrapper, QuantizeLayer)) for layer in leaf_layers(model))
 
 
+def _constant_multiplies(model):
+    """Names of the `ops.multiply` nodes of `model` (and nested models) with one tensor."""
+    import keras
+
+    for op in getattr(model, "operations", None) or []:
+        if isinstance(op, keras.Model):
+            yield from _constant_multiplies(op)
+        elif (
+            type(op).__name__ == "Multiply"
+            and not isinstance(op, keras.layers.Layer)
+            and any(len(node.input_tensors) < 2 for node in op._inbound_nodes)
+        ):
+            yield op.name
+
+
 def leaf_layers(model) -> list:
     """The layers of `model` in order, nested models replaced by their own layers."""
     import keras
@@ -191,6 +206,13 @@ class WeightGrid:
 class QATExportInfo:
     """A read-only description of a trained QAT model, for exporters.
 
+    Attributes:
+        layers: a `QuantizedLayer` per layer, in order.
+        activations: the trained activation ranges.
+        constant_multiplies: names of the `ops.multiply` nodes with a constant
+            operand (MultiHeadAttention's 1/sqrt(key_dim) scaling): TF 2.21's
+            converter cannot make their MUL int16 from fake-quant ops.
+
     Args:
         model: a QAT model (`is_qat_model(model)`).
 
@@ -208,6 +230,7 @@ class QATExportInfo:
         self.model_name = model.name
         self.layers = tuple(self._describe(layer) for layer in leaf_layers(model))
         self.activations = tuple(self._activation_ranges())
+        self.constant_multiplies = tuple(_constant_multiplies(model))
 
     @staticmethod
     def _describe(layer) -> QuantizedLayer:
